@@ -1,0 +1,272 @@
+//! The runtime: worker threads with work-stealing deques, a global injector, a timer
+//! thread and a blocking pool.
+//!
+//! Files by concern: `builder.rs` (configuration and start), `shared.rs` (state shared
+//! by workers, scheduling), `worker.rs` (the worker loop), `idle.rs` (who sleeps, who
+//! wakes whom), `park.rs` (thread parking), `queue.rs` (deques, loom-switchable),
+//! `context.rs` (thread-locals), `block_on.rs`, `spawn_blocking.rs`, `metrics.rs`,
+//! `global.rs` (the process-wide default runtime).
+//!
+//! Shutdown protocol (`Runtime::drop` / `shutdown_timeout`): (1) set the shutdown flag
+//! and wake every worker; (2) wait for workers to leave their loop (each finishes the
+//! poll it is in, then drops its queued tasks); (3) close the owned-task list and
+//! cancel every task still in it — idle futures are dropped here, on the caller's
+//! thread, and their JoinHandles resolve as cancelled; a task still inside a poll on a
+//! worker that did not exit in time is cancelled by that worker after the poll;
+//! (4) stop the timer thread (pending sleeps complete) and the blocking pool (queued
+//! jobs are cancelled; running ones are not waited for beyond the timeout).
+
+mod block_on;
+mod builder;
+mod context;
+mod global;
+mod handle;
+mod idle;
+mod metrics;
+mod park;
+pub(crate) mod queue;
+mod shared;
+mod spawn_blocking;
+mod worker;
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+pub use builder::Builder;
+pub(crate) use global::global_handle;
+pub use handle::Handle;
+pub use metrics::RuntimeMetrics;
+
+use crate::sync::{thread, Arc, Mutex};
+use crate::task::JoinHandle;
+use shared::Shared;
+
+/// A running work-stealing runtime. Dropping it shuts it down (see the module docs):
+/// pending futures are dropped, their JoinHandles resolve as cancelled, and it does
+/// not wait for blocking-pool threads.
+///
+/// ```
+/// use taskweave_executor::Runtime;
+///
+/// let rt = Runtime::new().unwrap();
+/// let answer = rt.block_on(async {
+///     let handle = taskweave_executor::spawn(async { 40 + 2 });
+///     handle.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
+}
+
+impl Runtime {
+    /// A runtime with default settings (one worker per available core).
+    ///
+    /// # Errors
+    /// If a thread cannot be started.
+    pub fn new() -> std::io::Result<Runtime> {
+        Builder::new_multi_thread().build()
+    }
+
+    pub(crate) fn from_parts(shared: Arc<Shared>, threads: Vec<thread::JoinHandle<()>>) -> Runtime {
+        Runtime {
+            handle: Handle { shared },
+            threads: Mutex::new(threads),
+        }
+    }
+
+    /// Runs `future` to completion on the current thread, inside this runtime's
+    /// context (so `spawn` and the time functions use this runtime). Tasks it spawns
+    /// run on the workers.
+    ///
+    /// # Panics
+    /// When called on a thread that already drives a runtime (a worker thread, or
+    /// inside another `block_on`): that would stall the tasks it runs. Use
+    /// [`Runtime::try_block_on`] to get an error instead.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
+    }
+
+    /// Like [`Runtime::block_on`], returning [`BlockOnError`] instead of panicking.
+    pub fn try_block_on<F: Future>(&self, future: F) -> Result<F::Output, BlockOnError> {
+        self.handle.try_block_on(future)
+    }
+
+    /// Spawns a task on this runtime.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs a blocking closure on the blocking pool.
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
+    /// This runtime's handle.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Makes this runtime current on this thread until the guard drops.
+    pub fn enter(&self) -> EnterGuard<'_> {
+        self.handle.enter()
+    }
+
+    /// This runtime's metrics.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
+    }
+
+    /// Shuts down, waiting at most `timeout` for workers to finish the poll they are
+    /// in and for blocking-pool threads to finish their jobs. Returns true if every
+    /// thread stopped in time.
+    pub fn shutdown_timeout(self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let remaining = move || deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.shutdown(remaining(), remaining)
+    }
+
+    /// Shuts down without waiting for any thread.
+    pub fn shutdown_background(self) {
+        self.shutdown(Some(Duration::ZERO), || Some(Duration::ZERO));
+    }
+
+    /// The shutdown protocol of the module docs. `worker_wait: None` waits for the
+    /// workers as long as it takes; `blocking_wait` is asked after the workers stopped.
+    fn shutdown(
+        &self,
+        worker_wait: Option<Duration>,
+        blocking_wait: impl Fn() -> Option<Duration>,
+    ) -> bool {
+        let shared = &self.handle.shared;
+        shared.begin_shutdown();
+        let threads = std::mem::take(&mut *self.threads.lock());
+        let me = thread::current().id();
+        // A worker dropping its own runtime cannot wait for itself.
+        let (others, own): (Vec<_>, Vec<_>) =
+            threads.into_iter().partition(|t| t.thread().id() != me);
+        let mut stopped = shared.wait_workers_exited(others.len(), worker_wait);
+        if stopped {
+            for t in others {
+                let _ = t.join();
+            }
+        }
+        shared.cancel_all_tasks();
+        shared.time.shutdown();
+        stopped &= shared.blocking.shutdown(blocking_wait());
+        stopped && own.is_empty()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Workers finish their current poll; blocking threads are not waited for.
+        self.shutdown(None, || Some(Duration::ZERO));
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
+/// Keeps a runtime current on this thread; see [`Runtime::enter`].
+pub struct EnterGuard<'a> {
+    _inner: context::EnterGuard,
+    _handle: PhantomData<&'a Handle>,
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnterGuard")
+    }
+}
+
+/// `Handle::try_current` outside any runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TryCurrentError(pub(crate) ());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "there is no taskweave runtime on this thread: call this from a task, from \
+             inside `Runtime::block_on`, or after `Runtime::enter`",
+        )
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
+
+/// `block_on` was called on a thread that already drives a runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockOnError(pub(crate) ());
+
+impl fmt::Display for BlockOnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "cannot block_on from a thread that is already driving a taskweave runtime \
+             (a worker thread, or inside another block_on): it would stall the tasks \
+             this thread runs. `.await` the future instead, or use spawn_blocking",
+        )
+    }
+}
+
+impl std::error::Error for BlockOnError {}
+
+/// Why a task could not be spawned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The runtime has shut down.
+    Shutdown,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Shutdown => f.write_str("the taskweave runtime has shut down"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+/// The time driver of the current runtime, or of the process-wide default runtime.
+pub(crate) fn current_time_driver() -> Arc<crate::time::Driver> {
+    context::with_current(|h| h.map(|h| h.shared.time.clone()))
+        .unwrap_or_else(|| global_handle().shared.time.clone())
+}
+
+/// The current runtime's handle, or the process-wide default runtime's.
+pub(crate) fn current_or_global() -> Handle {
+    context::with_current(|h| h.cloned()).unwrap_or_else(|| global_handle().clone())
+}
+
+/// Spawns on the current runtime, or the default one; avoids cloning the handle.
+pub(crate) fn spawn_current<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut future = Some(future);
+    let spawned = context::with_current(|h| h.map(|h| h.spawn(future.take().expect("once"))));
+    match spawned {
+        Some(join) => join,
+        None => global_handle().spawn(future.take().expect("once")),
+    }
+}

@@ -1,0 +1,194 @@
+//! A worker thread: run local tasks, look at the injector, steal, park.
+//!
+//! Invariants:
+//! - Only the owning thread pushes to or pops from a worker's deque; thieves use its
+//!   `Stealer` and take from the front (FIFO), in batches.
+//! - Every `global_queue_interval` ticks the worker takes from the injector before its
+//!   own deque, so tasks from outside are not starved by a busy local deque. A task that
+//!   wakes itself goes to the back of the deque, behind the work already there.
+//! - A worker steals only while it is counted as *searching* and parks only through
+//!   `Idle::transition_worker_to_parked` (see `idle.rs` for why no wake-up is lost).
+//! - On exit (shutdown) the worker stops being the thread's worker before it drops
+//!   the tasks left in its deque, so anything they schedule goes to the injector, which
+//!   shutdown drains.
+
+use std::time::Instant;
+
+use super::context;
+use super::queue::{Steal, Worker};
+use super::shared::Shared;
+use crate::sync::Arc;
+use crate::task::Notified;
+
+/// The worker's own state; lives on its thread's stack while it runs.
+pub(crate) struct WorkerCore {
+    index: usize,
+    shared: Arc<Shared>,
+    local: Worker<Notified>,
+    tick: std::cell::Cell<u32>,
+    is_searching: std::cell::Cell<bool>,
+    rng: std::cell::Cell<u32>,
+}
+
+impl WorkerCore {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: Worker<Notified>) -> WorkerCore {
+        WorkerCore {
+            index,
+            shared,
+            local,
+            tick: std::cell::Cell::new(0),
+            // Workers start awake and not searching (Idle::new counts them so).
+            is_searching: std::cell::Cell::new(false),
+            rng: std::cell::Cell::new(0x9E37_79B9 ^ (index as u32 + 1).wrapping_mul(0x85EB_CA6B)),
+        }
+    }
+
+    /// True if this worker belongs to the runtime owning `shared`.
+    pub(crate) fn belongs_to(&self, shared: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(&self.shared, shared)
+    }
+
+    /// Queues a task on this worker's own deque (called on this worker's thread).
+    pub(crate) fn push_local(&self, task: Notified) {
+        self.local.push(task);
+        if self.shared.idle.wants_helper() {
+            self.shared.notify_one();
+        }
+    }
+
+    /// The worker loop; returns when the runtime shuts down.
+    pub(crate) fn run(self) {
+        let shared = self.shared.clone();
+        if let Some(hook) = &shared.config.on_thread_start {
+            hook();
+        }
+        {
+            let _worker = context::set_worker(&self);
+            let mut busy_since = Instant::now();
+            while !shared.is_shutdown() {
+                if let Some(task) = self.next_task().or_else(|| self.steal_work()) {
+                    self.run_task(task);
+                    continue;
+                }
+                self.stats().add_busy(busy_since.elapsed());
+                self.park();
+                busy_since = Instant::now();
+            }
+        }
+        // No longer this thread's worker: what dropping these tasks schedules goes to
+        // the injector, which shutdown drains.
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+        if let Some(hook) = &shared.config.on_thread_stop {
+            hook();
+        }
+        shared.worker_exited();
+    }
+
+    fn stats(&self) -> &super::metrics::WorkerStats {
+        &self.shared.stats[self.index]
+    }
+
+    fn next_task(&self) -> Option<Notified> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % self.shared.config.global_queue_interval == 0 {
+            if let Some(task) = self.shared.steal_injector() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.local.pop() {
+            return Some(task);
+        }
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.local) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    fn steal_work(&self) -> Option<Notified> {
+        if !self.is_searching.get() {
+            if !self.shared.idle.transition_worker_to_searching() {
+                return None;
+            }
+            self.is_searching.set(true);
+        }
+        let remotes = &self.shared.remotes;
+        let n = remotes.len();
+        loop {
+            let mut retry = false;
+            let start = self.next_random(n);
+            for offset in 0..n {
+                let victim = (start + offset) % n;
+                if victim == self.index {
+                    continue;
+                }
+                match remotes[victim].stealer.steal_batch_and_pop(&self.local) {
+                    Steal::Success(task) => {
+                        self.stats().add_steal(1 + self.local.len() as u64);
+                        return Some(task);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            match self.shared.injector.steal_batch_and_pop(&self.local) {
+                Steal::Success(task) => return Some(task),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    fn run_task(&self, task: Notified) {
+        if self.is_searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+            // The last searcher found work; more may be queued behind it.
+            self.shared.notify_one();
+        }
+        self.stats().add_poll();
+        task.run();
+    }
+
+    fn park(&self) {
+        let shared = &*self.shared;
+        let was_searching = self.is_searching.replace(false);
+        if shared
+            .idle
+            .transition_worker_to_parked(self.index, was_searching)
+            && shared.has_queued_work()
+        {
+            // Last searcher, and work appeared meanwhile (idle.rs, rule 3).
+            shared.notify_one();
+        }
+        self.stats().add_park();
+        loop {
+            shared.remotes[self.index].parker.park();
+            if shared.is_shutdown() {
+                return;
+            }
+            // Notified: the notifier took us off the sleeper list and counted us as
+            // searching. Still listed: a stale token; park again.
+            if !shared.idle.still_parked(self.index, false) {
+                self.is_searching.set(true);
+                return;
+            }
+        }
+    }
+
+    fn next_random(&self, n: usize) -> usize {
+        // xorshift32: cheap, good enough to spread victims.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        (x as usize) % n
+    }
+}

@@ -1,0 +1,154 @@
+//! The memory layout of a task: one allocation holding header, scheduler, future or
+//! output, and the join waker.
+//!
+//! ```text
+//! Cell<F, S> (repr(C))
+//! ├── Header   state word, vtable, id, owned-list key      (type-erased access)
+//! ├── Core     scheduler S, Stage<F> = Running(F) | Finished(output) | Consumed
+//! └── Trailer  join waker slot
+//! ```
+//!
+//! Invariants: the header is at offset 0, so a `NonNull<Header>` is also a pointer to
+//! the cell; `stage` is touched only by the holder of RUNNING, by the completer, and by
+//! the JoinHandle after it observed COMPLETE (see `state.rs`); the trailer's waker only
+//! as `state.rs` describes.
+
+use std::future::Future;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+use crate::sync::UnsafeCell;
+use crate::task::state::State;
+use crate::task::{Id, JoinError, Notified, Schedule};
+
+/// The type-erased half of a task, at the start of every task allocation.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    pub(crate) id: Id,
+    /// Where the task sits in the owned-task list; written once before it is shared.
+    pub(crate) owned_key: UnsafeCell<usize>,
+}
+
+// SAFETY: the header's mutable parts are atomics or written before the task is shared
+// (owned_key), so sharing `&Header` across threads is sound.
+unsafe impl Send for Header {}
+// SAFETY: as above.
+unsafe impl Sync for Header {}
+
+/// Functions that need the concrete future and scheduler types.
+pub(crate) struct Vtable {
+    /// Polls the task (the caller holds a `Notified` reference).
+    pub(crate) poll: unsafe fn(NonNull<Header>),
+    /// Schedules a `Notified` through the task's scheduler.
+    pub(crate) schedule: unsafe fn(NonNull<Header>),
+    /// Frees the allocation.
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// Moves the output into `*dst: Poll<Result<T, JoinError>>` if complete, else
+    /// registers the waker.
+    pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    /// Releases the JoinHandle's interest and reference.
+    pub(crate) drop_join_handle_slow: unsafe fn(NonNull<Header>),
+    /// Cancels the task at runtime shutdown.
+    pub(crate) shutdown: unsafe fn(NonNull<Header>),
+}
+
+/// Where the future is in its life.
+pub(crate) enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+/// The typed part: scheduler and future/output.
+pub(crate) struct Core<F: Future, S> {
+    pub(crate) scheduler: S,
+    pub(crate) stage: UnsafeCell<Stage<F>>,
+}
+
+/// The join waker slot.
+pub(crate) struct Trailer {
+    pub(crate) waker: UnsafeCell<Option<Waker>>,
+}
+
+/// The whole task allocation.
+#[repr(C)]
+pub(crate) struct Cell<F: Future, S> {
+    pub(crate) header: Header,
+    pub(crate) core: Core<F, S>,
+    pub(crate) trailer: Trailer,
+}
+
+impl<F: Future, S: Schedule> Cell<F, S> {
+    /// Allocates a new task; the returned pointer carries the three initial references.
+    pub(crate) fn new(future: F, scheduler: S, id: Id) -> NonNull<Header> {
+        let cell = Box::new(Cell {
+            header: Header {
+                state: State::new(),
+                vtable: crate::task::harness::vtable::<F, S>(),
+                id,
+                owned_key: UnsafeCell::new(usize::MAX),
+            },
+            core: Core {
+                scheduler,
+                stage: UnsafeCell::new(Stage::Running(future)),
+            },
+            trailer: Trailer {
+                waker: UnsafeCell::new(None),
+            },
+        });
+        // The header is the first field of a repr(C) struct, so the cell pointer is
+        // also a header pointer.
+        NonNull::from(Box::leak(cell)).cast::<Header>()
+    }
+}
+
+impl<F: Future, S: Schedule> Core<F, S> {
+    /// Polls the future. The caller holds RUNNING.
+    ///
+    /// # Safety
+    /// The caller must hold RUNNING for this task.
+    pub(crate) unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.stage.with_mut(|stage| {
+            // SAFETY: RUNNING gives exclusive access to the stage; the future lives
+            // inside the heap cell and never moves until it is dropped in place.
+            let future = match unsafe { &mut *stage } {
+                Stage::Running(future) => unsafe { std::pin::Pin::new_unchecked(future) },
+                _ => unreachable!("polled a task whose future is gone"),
+            };
+            future.poll(cx)
+        })
+    }
+
+    /// Replaces the stage, dropping what was there.
+    ///
+    /// # Safety
+    /// The caller must have exclusive access to the stage (RUNNING, or COMPLETE
+    /// observed by the only reader).
+    pub(crate) unsafe fn set_stage(&self, stage: Stage<F>) {
+        // SAFETY: exclusive access is the caller's contract.
+        self.stage.with_mut(|ptr| unsafe { *ptr = stage });
+    }
+
+    /// Takes the output out of a finished stage.
+    ///
+    /// # Safety
+    /// As `set_stage`; the task must be COMPLETE with its output not yet consumed.
+    pub(crate) unsafe fn take_output(&self) -> Result<F::Output, JoinError> {
+        self.stage.with_mut(|ptr| {
+            // SAFETY: exclusive access is the caller's contract.
+            match std::mem::replace(unsafe { &mut *ptr }, Stage::Consumed) {
+                Stage::Finished(output) => output,
+                _ => unreachable!("JoinHandle polled after its output was taken"),
+            }
+        })
+    }
+}
+
+impl<F: Future, S: Schedule> Cell<F, S> {
+    /// Schedules `Notified` through this task's scheduler.
+    pub(crate) fn schedule(&self, notified: Notified) {
+        self.core.scheduler.schedule(notified);
+    }
+}

@@ -1,0 +1,204 @@
+//! Tasks: one heap allocation per spawned future, reference counted, type-erased.
+//!
+//! A task is created with three references: the owned-task list's (so runtime shutdown
+//! can find and cancel it), the first `Notified` (queued to run), and the JoinHandle's.
+//! Wakers add references. The lifecycle lives in one atomic word (`state.rs`); the
+//! layout in `core.rs`; the transitions' effects (poll, complete, cancel, join) in
+//! `harness.rs`.
+//!
+//! Handles to a task:
+//! - [`Notified`]: "this task must be polled"; owned by a run queue. Running it
+//!   consumes it.
+//! - [`OwnedTask`]: the owned list's reference, used only to cancel at shutdown.
+//! - [`JoinHandle`] / [`AbortHandle`]: the user's.
+
+mod core;
+mod error;
+mod harness;
+mod join;
+mod list;
+mod state;
+mod waker;
+mod yield_now;
+
+use std::fmt;
+use std::future::Future;
+use std::ptr::NonNull;
+
+pub use error::JoinError;
+pub use join::{AbortHandle, JoinHandle};
+pub(crate) use list::OwnedTasks;
+pub use yield_now::yield_now;
+
+/// Spawns a task on the current runtime; see [`crate::spawn`].
+pub use crate::spawn;
+/// Runs a blocking closure; see [`crate::spawn_blocking`].
+pub use crate::spawn_blocking;
+
+use self::core::{Cell, Header};
+
+/// A task's identifier, unique among all tasks of the process.
+#[derive(Copy, Clone, Debug, Hash, Eq, PartialEq, Ord, PartialOrd)]
+pub struct Id(u64);
+
+impl Id {
+    pub(crate) fn next() -> Id {
+        // Not part of any concurrency protocol (a unique counter), so it uses std's
+        // atomic directly, which also works inside loom models.
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Id(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a task needs from whoever runs it.
+pub(crate) trait Schedule: Send + Sync + Sized + 'static {
+    /// Puts a task that must be polled into a run queue.
+    fn schedule(&self, task: Notified);
+
+    /// Removes a completed task from the owned list, returning the list's reference
+    /// (or `None` if shutdown already took it out).
+    fn release(&self, task: &RawTask) -> Option<OwnedTask>;
+}
+
+/// An untyped, non-owning pointer to a task.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) struct RawTask {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: a task may be touched from any thread; its futures and outputs are Send
+// (enforced at spawn), and all shared state is synchronized through the state word.
+unsafe impl Send for RawTask {}
+// SAFETY: as above.
+unsafe impl Sync for RawTask {}
+
+impl RawTask {
+    fn header(&self) -> &Header {
+        // SAFETY: a RawTask is only used while some reference keeps the task alive.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn id(&self) -> Id {
+        self.header().id
+    }
+
+    pub(crate) fn state(&self) -> &state::State {
+        &self.header().state
+    }
+
+    /// The owned-list slot key. Only the owned list reads or writes it, under its lock.
+    pub(crate) fn owned_key(&self) -> &crate::sync::UnsafeCell<usize> {
+        &self.header().owned_key
+    }
+
+    fn drop_reference(self) {
+        if self.state().ref_dec() {
+            // SAFETY: that was the last reference.
+            unsafe { (self.header().vtable.dealloc)(self.ptr) }
+        }
+    }
+}
+
+impl fmt::Debug for RawTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task").field("id", &self.id()).finish()
+    }
+}
+
+/// A reference meaning "poll this task"; lives in run queues.
+pub(crate) struct Notified {
+    raw: RawTask,
+}
+
+impl Notified {
+    /// Polls the task (or cancels it, if aborted), consuming this reference.
+    pub(crate) fn run(self) {
+        let raw = self.raw;
+        std::mem::forget(self);
+        // SAFETY: the Notified's reference is handed to `poll`, which owns it now.
+        unsafe { (raw.header().vtable.poll)(raw.ptr) }
+    }
+
+    /// # Safety
+    /// `raw` must carry one reference that is transferred to the new `Notified`.
+    pub(crate) unsafe fn from_raw(raw: RawTask) -> Notified {
+        Notified { raw }
+    }
+}
+
+impl Drop for Notified {
+    fn drop(&mut self) {
+        self.raw.drop_reference();
+    }
+}
+
+impl fmt::Debug for Notified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.raw.fmt(f)
+    }
+}
+
+/// The owned-task list's reference to a task.
+pub(crate) struct OwnedTask {
+    raw: RawTask,
+}
+
+impl OwnedTask {
+    /// # Safety
+    /// `raw` must carry the owned list's reference, transferred to this value.
+    pub(crate) unsafe fn from_raw(raw: RawTask) -> OwnedTask {
+        OwnedTask { raw }
+    }
+
+    pub(crate) fn raw(&self) -> RawTask {
+        self.raw
+    }
+
+    /// Cancels the task at runtime shutdown, consuming the list's reference.
+    pub(crate) fn shutdown(self) {
+        let raw = self.raw;
+        std::mem::forget(self);
+        // SAFETY: the list's reference is handed to `shutdown`.
+        unsafe { (raw.header().vtable.shutdown)(raw.ptr) }
+    }
+}
+
+impl Drop for OwnedTask {
+    fn drop(&mut self) {
+        self.raw.drop_reference();
+    }
+}
+
+/// Allocates a task for `future`, scheduled by `scheduler`. Returns the owned-list
+/// reference, the first `Notified`, and the JoinHandle.
+pub(crate) fn new_task<F, S>(
+    future: F,
+    scheduler: S,
+) -> (OwnedTask, Notified, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    let ptr = Cell::new(future, scheduler, Id::next());
+    let raw = RawTask { ptr };
+    // SAFETY: the task was born with three references, one for each handle.
+    unsafe {
+        (
+            OwnedTask::from_raw(raw),
+            Notified::from_raw(raw),
+            JoinHandle::from_raw(raw),
+        )
+    }
+}
