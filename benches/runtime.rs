@@ -19,6 +19,9 @@
 //! they come from the `block_on` future, i.e. from outside), and ping-pong has both a
 //! sequential shape (`ping_pong`) and tokio's concurrent shape (`ping_pong_concurrent`).
 
+// `criterion_group!` generates an undocumented `pub fn benches()`.
+#![allow(missing_docs)]
+
 mod common;
 
 use std::hint::black_box;

@@ -27,6 +27,9 @@
 
 mod blocking;
 mod coop;
+#[cfg(taskweave_loom)]
+#[doc(hidden)]
+pub mod loom_support;
 pub mod runtime;
 mod sync;
 pub mod task;

@@ -1,2 +1,18 @@
 //! loom models of taskweave's concurrency protocols live in `tests/`; run them with
-//! `RUSTFLAGS="--cfg taskweave_loom" cargo test -p taskweave-loom-tests --release`.
+//! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg taskweave_loom -C debug-assertions"
+//! CARGO_TARGET_DIR=target/loom cargo test -p taskweave-loom-tests --release`.
+//!
+//! - `tests/task_state.rs`: the task state machine (wake during poll, wake after
+//!   complete, abort and JoinHandle drop racing completion, join-waker registration).
+//! - `tests/park_idle.rs`: `Parker`, and the injector → notify / search → park protocol
+//!   of `Idle` (no lost wake-up, one sleeper woken per notification).
+//! - `tests/shutdown.rs`: `OwnedTasks::close_and_shutdown` racing polls, wakes, aborts
+//!   and spawns.
+//!
+//! This library holds what the models share: `model`, drop counters, a scripted
+//! probe future and a counting waker. Without `--cfg taskweave_loom` it is empty.
+
+#[cfg(taskweave_loom)]
+mod support;
+#[cfg(taskweave_loom)]
+pub use support::*;

@@ -101,7 +101,8 @@ pub(crate) struct BlockingConfig {
     pub(crate) max_threads: usize,
     /// How long an idle thread waits for a job before it exits. Default 10 s.
     pub(crate) keep_alive: Duration,
-    /// Called (on the spawning thread) to name each new thread.
+    /// Called to name each new thread, on the thread calling `execute` and with the
+    /// pool's lock held, so it must not call into the pool.
     /// Default: `"taskweave-blocking"`.
     pub(crate) thread_name: Arc<dyn Fn() -> String + Send + Sync + 'static>,
     /// Stack size of each thread in bytes; `None` uses std's default.

@@ -175,7 +175,6 @@ impl Builder {
             owned: OwnedTasks::new(workers * 4),
             shutdown: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),
-            spawned: Default::default(),
             config: Config {
                 global_queue_interval: self.global_queue_interval,
                 on_thread_start: self.on_thread_start.clone(),

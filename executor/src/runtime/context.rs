@@ -11,6 +11,9 @@
 //! Invariant: `WORKER` is non-null only inside `WorkerCore::run`, which outlives every
 //! use of the pointer (uses are synchronous calls from tasks it polls).
 
+// loom's `thread_local!` has no `const { }` initialisers, so these stay plain.
+#![allow(clippy::missing_const_for_thread_local)]
+
 use std::cell::{Cell, RefCell};
 
 use super::worker::WorkerCore;

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::Ordering::Relaxed;
 
 use super::context;
 use super::shared::Shared;
@@ -50,9 +49,8 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.spawn_inner(future) {
-            Ok(join) | Err((join, _)) => join,
-        }
+        // After shutdown the task is already cancelled and its JoinHandle says so.
+        self.spawn_inner(future).0
     }
 
     /// Spawns a task, or tells why it cannot run (the runtime is shut down).
@@ -61,23 +59,18 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_inner(future).map_err(|(_, e)| e)
+        let (join, spawned) = self.spawn_inner(future);
+        spawned.map(|()| join)
     }
 
-    fn spawn_inner<F>(
-        &self,
-        future: F,
-    ) -> Result<JoinHandle<F::Output>, (JoinHandle<F::Output>, SpawnError)>
+    fn spawn_inner<F>(&self, future: F) -> (JoinHandle<F::Output>, Result<(), SpawnError>)
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let (owned, notified, join) = task::new_task(future, self.shared.clone());
-        match self.bind_and_schedule(owned, notified, |n| self.shared.schedule(n)) {
-            Ok(()) => Ok(join),
-            // The task was cancelled: its JoinHandle resolves to a cancelled JoinError.
-            Err(e) => Err((join, e)),
-        }
+        let spawned = self.bind_and_schedule(owned, notified, |n| self.shared.schedule(n));
+        (join, spawned)
     }
 
     /// Adds a new task to the owned list and schedules it with `schedule`; after
@@ -90,7 +83,6 @@ impl Handle {
     ) -> Result<(), SpawnError> {
         match self.shared.owned.bind(owned) {
             Ok(()) => {
-                self.shared.spawned.fetch_add(1, Relaxed);
                 schedule(notified);
                 Ok(())
             }

@@ -82,7 +82,7 @@ impl RuntimeMetrics {
 
     /// Tasks ever spawned on this runtime.
     pub fn spawned_tasks_count(&self) -> u64 {
-        self.shared.spawned.load(Relaxed)
+        self.shared.owned.bound_count()
     }
 
     /// Tasks waiting in the global injector.

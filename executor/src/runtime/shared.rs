@@ -6,7 +6,6 @@
 //! sleeper is woken (see `idle.rs`). After shutdown has begun, scheduled tasks are
 //! dropped: the owned-task list cancels every task anyway.
 
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use super::context;
@@ -43,7 +42,6 @@ pub(crate) struct Shared {
     pub(crate) owned: OwnedTasks,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stats: Box<[WorkerStats]>,
-    pub(crate) spawned: AtomicU64,
     pub(crate) config: Config,
     pub(crate) time: Arc<crate::time::Driver>,
     pub(crate) blocking: Arc<BlockingPool>,
@@ -138,7 +136,14 @@ impl Shared {
 impl Schedule for Arc<Shared> {
     fn schedule(&self, task: Notified) {
         context::with_worker(|worker| match worker {
-            Some(worker) if worker.belongs_to(self) => worker.push_local(task),
+            Some(worker) if worker.belongs_to(self) => worker.schedule_local(task),
+            _ => self.push_remote(task),
+        });
+    }
+
+    fn yield_now(&self, task: Notified) {
+        context::with_worker(|worker| match worker {
+            Some(worker) if worker.belongs_to(self) => worker.push_back(task),
             _ => self.push_remote(task),
         });
     }

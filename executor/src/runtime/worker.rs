@@ -6,6 +6,9 @@
 //! - Every `global_queue_interval` ticks the worker takes from the injector before its
 //!   own deque, so tasks from outside are not starved by a busy local deque. A task that
 //!   wakes itself goes to the back of the deque, behind the work already there.
+//! - A task spawned or woken by a running task takes the worker's LIFO slot and runs
+//!   right after it, at most `MAX_LIFO_POLLS_PER_TICK` times in a row; the slot is not
+//!   stealable, so whatever it displaces goes to the deque.
 //! - A worker steals only while it is counted as *searching* and parks only through
 //!   `Idle::transition_worker_to_parked` (see `idle.rs` for why no wake-up is lost).
 //! - On exit (shutdown) the worker stops being the thread's worker before it drops
@@ -20,11 +23,16 @@ use super::shared::Shared;
 use crate::sync::Arc;
 use crate::task::Notified;
 
+/// Consecutive LIFO-slot polls after one task before the slot's task must queue.
+const MAX_LIFO_POLLS_PER_TICK: u32 = 3;
+
 /// The worker's own state; lives on its thread's stack while it runs.
 pub(crate) struct WorkerCore {
     index: usize,
     shared: Arc<Shared>,
     local: Worker<Notified>,
+    /// The next task to run, ahead of the deque; only this worker sees it.
+    lifo_slot: std::cell::Cell<Option<Notified>>,
     tick: std::cell::Cell<u32>,
     is_searching: std::cell::Cell<bool>,
     rng: std::cell::Cell<u32>,
@@ -36,6 +44,7 @@ impl WorkerCore {
             index,
             shared,
             local,
+            lifo_slot: std::cell::Cell::new(None),
             tick: std::cell::Cell::new(0),
             // Workers start awake and not searching (Idle::new counts them so).
             is_searching: std::cell::Cell::new(false),
@@ -48,8 +57,18 @@ impl WorkerCore {
         Arc::ptr_eq(&self.shared, shared)
     }
 
-    /// Queues a task on this worker's own deque (called on this worker's thread).
-    pub(crate) fn push_local(&self, task: Notified) {
+    /// Schedules a task spawned or woken by a task this worker is running: it takes
+    /// the LIFO slot and runs next (message passing stays on one warm core); whatever
+    /// held the slot moves to the back of the deque, where others may steal it.
+    pub(crate) fn schedule_local(&self, task: Notified) {
+        if let Some(previous) = self.lifo_slot.replace(Some(task)) {
+            self.push_back(previous);
+        }
+    }
+
+    /// Queues a task at the back of this worker's deque and, if nobody is looking
+    /// for work while someone sleeps, wakes a sleeper to steal it.
+    pub(crate) fn push_back(&self, task: Notified) {
         self.local.push(task);
         if self.shared.idle.wants_helper() {
             self.shared.notify_one();
@@ -59,11 +78,15 @@ impl WorkerCore {
     /// The worker loop; returns when the runtime shuts down.
     pub(crate) fn run(self) {
         let shared = self.shared.clone();
-        if let Some(hook) = &shared.config.on_thread_start {
-            hook();
-        }
         {
+            let _entered = context::enter(super::Handle {
+                shared: shared.clone(),
+            });
+            let _driving = context::try_enter_blocking();
             let _worker = context::set_worker(&self);
+            if let Some(hook) = &shared.config.on_thread_start {
+                hook();
+            }
             let mut busy_since = Instant::now();
             while !shared.is_shutdown() {
                 if let Some(task) = self.next_task().or_else(|| self.steal_work()) {
@@ -77,6 +100,7 @@ impl WorkerCore {
         }
         // No longer this thread's worker: what dropping these tasks schedules goes to
         // the injector, which shutdown drains.
+        drop(self.lifo_slot.take());
         while let Some(task) = self.local.pop() {
             drop(task);
         }
@@ -91,6 +115,9 @@ impl WorkerCore {
     }
 
     fn next_task(&self) -> Option<Notified> {
+        if let Some(task) = self.lifo_slot.take() {
+            return Some(task);
+        }
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick % self.shared.config.global_queue_interval == 0 {
@@ -154,6 +181,18 @@ impl WorkerCore {
         }
         self.stats().add_poll();
         task.run();
+        // Run what the task handed over through the LIFO slot, a few times at most,
+        // so a pair of tasks that keep waking each other cannot starve the deque.
+        let mut lifo_polls = 0;
+        while let Some(next) = self.lifo_slot.take() {
+            if lifo_polls == MAX_LIFO_POLLS_PER_TICK || self.shared.is_shutdown() {
+                self.push_back(next);
+                break;
+            }
+            lifo_polls += 1;
+            self.stats().add_poll();
+            next.run();
+        }
     }
 
     fn park(&self) {

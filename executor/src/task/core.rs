@@ -82,7 +82,7 @@ pub(crate) struct Cell<F: Future, S> {
 
 impl<F: Future, S: Schedule> Cell<F, S> {
     /// Allocates a new task; the returned pointer carries the three initial references.
-    pub(crate) fn new(future: F, scheduler: S, id: Id) -> NonNull<Header> {
+    pub(crate) fn allocate(future: F, scheduler: S, id: Id) -> NonNull<Header> {
         let cell = Box::new(Cell {
             header: Header {
                 state: State::new(),

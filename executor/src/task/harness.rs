@@ -75,7 +75,8 @@ unsafe fn poll_running<F: Future, S: Schedule>(cell: &Cell<F, S>, ptr: NonNull<H
                 TransitionToIdle::Ok => {}
                 TransitionToIdle::OkNotified => {
                     // SAFETY: the running reference became this Notified.
-                    cell.schedule(unsafe { Notified::from_raw(RawTask { ptr }) });
+                    let task = unsafe { Notified::from_raw(RawTask { ptr }) };
+                    cell.core.scheduler.yield_now(task);
                 }
                 TransitionToIdle::OkDealloc => {
                     // SAFETY: that was the last reference.
@@ -132,6 +133,18 @@ unsafe fn cancel_and_complete<F: Future, S: Schedule>(cell: &Cell<F, S>, ptr: No
 /// # Safety
 /// The caller holds RUNNING and one reference, both handed over.
 unsafe fn complete<F: Future, S: Schedule>(cell: &Cell<F, S>, ptr: NonNull<Header>) {
+    // Leave the owned list before anyone can learn of the completion, so a joiner
+    // never sees its finished task still counted as alive. (We hold RUNNING, so
+    // shutdown no longer needs to find this task.)
+    let raw = RawTask { ptr };
+    let count = match cell.core.scheduler.release(&raw) {
+        Some(owned) => {
+            // Its reference is dropped together with the running one below.
+            std::mem::forget(owned);
+            2
+        }
+        None => 1,
+    };
     let snapshot = cell.header.state.transition_to_complete();
     if !snapshot.is_join_interested() {
         // Nobody will read the output: drop it here. The JoinHandle is gone, so we
@@ -146,16 +159,6 @@ unsafe fn complete<F: Future, S: Schedule>(cell: &Cell<F, S>, ptr: NonNull<Heade
             }
         });
     }
-    let raw = RawTask { ptr };
-    let released = cell.core.scheduler.release(&raw);
-    let count = match released {
-        Some(owned) => {
-            // Its reference is dropped together with the running one below.
-            std::mem::forget(owned);
-            2
-        }
-        None => 1,
-    };
     if cell.header.state.transition_to_terminal(count) {
         // SAFETY: those were the last references.
         unsafe { dealloc::<F, S>(ptr) }

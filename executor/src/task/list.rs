@@ -22,6 +22,8 @@ struct Shard {
     slots: Vec<Option<OwnedTask>>,
     free: Vec<usize>,
     len: usize,
+    /// Tasks ever bound here (a statistic, counted under the lock we hold anyway).
+    bound: u64,
     closed: bool,
 }
 
@@ -35,6 +37,7 @@ impl OwnedTasks {
                     slots: Vec::new(),
                     free: Vec::new(),
                     len: 0,
+                    bound: 0,
                     closed: false,
                 })
             })
@@ -67,6 +70,7 @@ impl OwnedTasks {
             }
         };
         shard.len += 1;
+        shard.bound += 1;
         // SAFETY: owned_key is only accessed under this shard's lock, which we hold.
         raw.owned_key().with_mut(|k| unsafe { *k = key });
         Ok(())
@@ -108,6 +112,11 @@ impl OwnedTasks {
             }
         }
         cancelled
+    }
+
+    /// How many tasks were ever added.
+    pub(crate) fn bound_count(&self) -> u64 {
+        self.shards.iter().map(|s| s.lock().bound).sum()
     }
 
     /// How many tasks are alive.

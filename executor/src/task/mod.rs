@@ -66,6 +66,12 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// Puts a task that must be polled into a run queue.
     fn schedule(&self, task: Notified);
 
+    /// Requeues a task that was woken while it was being polled (it yielded): it
+    /// goes behind the work already queued.
+    fn yield_now(&self, task: Notified) {
+        self.schedule(task);
+    }
+
     /// Removes a completed task from the owned list, returning the list's reference
     /// (or `None` if shutdown already took it out).
     fn release(&self, task: &RawTask) -> Option<OwnedTask>;
@@ -191,7 +197,7 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let ptr = Cell::new(future, scheduler, Id::next());
+    let ptr = Cell::allocate(future, scheduler, Id::next());
     let raw = RawTask { ptr };
     // SAFETY: the task was born with three references, one for each handle.
     unsafe {

@@ -1,0 +1,232 @@
+//! The main job: the taskweave runtime doing real work, and a report of what it did.
+//!
+//! `cargo run --release --example demo` (optionally `-- <workers>`).
+//!
+//! 1. Counts primes below 2,000,000 in 200 spawned tasks, checked against a
+//!    single-threaded count.
+//! 2. Runs a three-stage pipeline (parse → square → sum) over tokio's mpsc channels
+//!    with 4 parallel stage-2 tasks, checked against the closed-form sum.
+//! 3. Fires 10,000 concurrent timers and shows a timeout cutting a slow task short.
+//! 4. Reads this crate's source files on the blocking pool and counts their lines.
+//! 5. Shows a panicking task and an aborted task not disturbing anything else.
+//! 6. Prints the per-worker metrics.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use taskweave::runtime::Builder;
+use taskweave::time::{sleep, timeout};
+
+fn is_prime(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    let mut d = 2;
+    while d * d <= n {
+        if n % d == 0 {
+            return false;
+        }
+        d += 1;
+    }
+    true
+}
+
+fn main() -> std::io::Result<()> {
+    let workers: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().expect("workers must be a number"))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let rt = Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("demo-worker")
+        .build()?;
+    println!("taskweave demo on {workers} worker threads\n");
+
+    rt.block_on(async {
+        primes().await;
+        pipeline().await;
+        timers().await;
+        blocking_io().await;
+        failures().await;
+    });
+
+    let m = rt.metrics();
+    println!("\n6. runtime metrics");
+    println!(
+        "   tasks spawned: {}, still alive: {}",
+        m.spawned_tasks_count(),
+        m.num_alive_tasks()
+    );
+    for w in 0..m.num_workers() {
+        println!(
+            "   worker {w}: {:>7} polls, {:>6} stolen, {:>5} parks, busy {:>8.1?}",
+            m.worker_poll_count(w),
+            m.worker_steal_count(w),
+            m.worker_park_count(w),
+            m.worker_total_busy_duration(w),
+        );
+    }
+    println!("   blocking threads: {}", m.num_blocking_threads());
+    Ok(())
+}
+
+async fn primes() {
+    const LIMIT: u64 = 2_000_000;
+    const CHUNKS: u64 = 200;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CHUNKS)
+        .map(|c| {
+            let (lo, hi) = (c * LIMIT / CHUNKS, (c + 1) * LIMIT / CHUNKS);
+            taskweave::spawn(async move { (lo..hi).filter(|&n| is_prime(n)).count() })
+        })
+        .collect();
+    let mut parallel = 0;
+    for t in tasks {
+        parallel += t.await.expect("prime task");
+    }
+    let parallel_time = start.elapsed();
+    let start = Instant::now();
+    let serial = (0..LIMIT).filter(|&n| is_prime(n)).count();
+    let serial_time = start.elapsed();
+    assert_eq!(parallel, serial, "parallel and serial prime counts differ");
+    println!(
+        "1. primes below {LIMIT}: {parallel} ({CHUNKS} tasks in {parallel_time:.1?}; one thread: {serial_time:.1?}, speed-up {:.2}x)",
+        serial_time.as_secs_f64() / parallel_time.as_secs_f64()
+    );
+}
+
+async fn pipeline() {
+    const N: u64 = 100_000;
+    let (raw_tx, raw_rx) = tokio::sync::mpsc::channel::<String>(1024);
+    let (sq_tx, mut sq_rx) = tokio::sync::mpsc::channel::<u64>(1024);
+    let raw_rx = Arc::new(tokio::sync::Mutex::new(raw_rx));
+    let producer = taskweave::spawn(async move {
+        for i in 1..=N {
+            raw_tx.send(i.to_string()).await.expect("stage 2 alive");
+        }
+    });
+    let squarers: Vec<_> = (0..4)
+        .map(|_| {
+            let rx = raw_rx.clone();
+            let tx = sq_tx.clone();
+            taskweave::spawn(async move {
+                let mut handled = 0u64;
+                loop {
+                    let next = rx.lock().await.recv().await;
+                    let Some(line) = next else { break };
+                    let n: u64 = line.parse().expect("a number");
+                    tx.send(n * n).await.expect("stage 3 alive");
+                    handled += 1;
+                }
+                handled
+            })
+        })
+        .collect();
+    drop(sq_tx);
+    let mut sum = 0u64;
+    let mut count = 0u64;
+    while let Some(v) = sq_rx.recv().await {
+        sum += v;
+        count += 1;
+    }
+    producer.await.expect("producer");
+    let mut shares = Vec::new();
+    for s in squarers {
+        shares.push(s.await.expect("squarer"));
+    }
+    let expected = N * (N + 1) * (2 * N + 1) / 6;
+    assert_eq!((count, sum), (N, expected));
+    println!("2. pipeline: {count} numbers parsed, squared and summed = {sum} (stage-2 shares {shares:?})");
+}
+
+async fn timers() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..10_000u64)
+        .map(|i| {
+            let fired = fired.clone();
+            taskweave::spawn(async move {
+                sleep(Duration::from_millis(1 + i % 50)).await;
+                fired.fetch_add(1, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("timer task");
+    }
+    let slow = timeout(Duration::from_millis(20), sleep(Duration::from_secs(10))).await;
+    println!(
+        "3. timers: {} of 10000 sleeps (1-50 ms) fired in {:.1?}; a 10 s sleep under a 20 ms timeout: {}",
+        fired.load(Ordering::Relaxed),
+        start.elapsed(),
+        match slow {
+            Ok(()) => "finished (unexpected)".to_string(),
+            Err(e) => format!("cut short ({e})"),
+        }
+    );
+}
+
+async fn blocking_io() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("executor/src");
+    let files = taskweave::spawn_blocking(move || {
+        let mut files = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|e| e == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+        files
+    })
+    .await
+    .expect("listing");
+    let counts: Vec<_> = files
+        .iter()
+        .cloned()
+        .map(|f| {
+            taskweave::spawn_blocking(move || {
+                std::fs::read_to_string(f)
+                    .map(|s| s.lines().count())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let mut lines = 0;
+    for c in counts {
+        lines += c.await.expect("read");
+    }
+    println!(
+        "4. blocking pool: read {} source files of the executor, {lines} lines",
+        files.len()
+    );
+}
+
+async fn failures() {
+    let panicked = taskweave::spawn(async {
+        if std::hint::black_box(true) {
+            panic!("this task fails on purpose");
+        }
+    })
+    .await;
+    let endless = taskweave::spawn(async {
+        loop {
+            sleep(Duration::from_secs(1)).await;
+        }
+    });
+    endless.abort();
+    let aborted = endless.await;
+    let after = taskweave::spawn(async { "still running" })
+        .await
+        .expect("healthy");
+    println!(
+        "5. failures: panicking task -> {}; aborted task -> {}; next task -> {after:?}",
+        panicked.expect_err("it panicked"),
+        aborted.expect_err("it was aborted"),
+    );
+}
