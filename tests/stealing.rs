@@ -17,7 +17,7 @@ use taskweave::{Handle, JoinHandle};
 /// A few microseconds of CPU work.
 fn spin(seed: u64) -> u64 {
     let mut x = seed | 1;
-    for _ in 0..300 {
+    for _ in 0..1000 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;

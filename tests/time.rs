@@ -17,13 +17,15 @@ use taskweave::time::{interval, sleep, sleep_until, timeout, MissedTickBehavior}
 
 #[test]
 fn sleeps_complete_in_deadline_order() {
+    // One worker: the timer fires expired sleeps in deadline order, but two workers
+    // may legitimately run two sleeps that expired in the same tick in either order.
+    // A run counts only if every sleep was registered before the earliest deadline:
+    // on a loaded machine a first poll can come after a deadline, and then that sleep
+    // is simply ready at once, which says nothing about the timer's order.
     watchdog("sleep ordering", || {
-        // One worker: the timer fires expired sleeps in deadline order, but two
-        // workers may legitimately run two sleeps that expired in the same tick (say,
-        // on a loaded machine) in either order. Deadlines are taken from a common
-        // start a little ahead, so a late first poll cannot reorder them either.
         let rt = runtime(1);
-        for _ in 0..3 {
+        let mut conclusive = 0;
+        for _ in 0..20 {
             let order = Arc::new(Mutex::new(Vec::new()));
             let start = Instant::now() + Duration::from_millis(20);
             let handles: Vec<_> = [30u64, 10, 20]
@@ -31,17 +33,36 @@ fn sleeps_complete_in_deadline_order() {
                 .map(|ms| {
                     let order = order.clone();
                     rt.spawn(async move {
-                        sleep_until(start + Duration::from_millis(ms)).await;
+                        let mut s = std::pin::pin!(sleep_until(start + Duration::from_millis(ms)));
+                        let registered_at = std::future::poll_fn(|cx| {
+                            let pending = s.as_mut().poll(cx).is_pending();
+                            Poll::Ready(pending.then(Instant::now))
+                        })
+                        .await;
+                        s.await;
                         order.lock().unwrap().push(ms);
+                        registered_at
                     })
                 })
                 .collect();
-            for h in handles {
-                rt.block_on(h).unwrap();
-            }
-            assert_eq!(*order.lock().unwrap(), vec![10, 20, 30]);
+            let registered: Vec<Option<Instant>> = handles
+                .into_iter()
+                .map(|h| rt.block_on(h).unwrap())
+                .collect();
             assert!(Instant::now() >= start + Duration::from_millis(30));
+            let earliest = start + Duration::from_millis(10);
+            if registered.iter().all(|r| r.is_some_and(|at| at < earliest)) {
+                assert_eq!(*order.lock().unwrap(), vec![10, 20, 30]);
+                conclusive += 1;
+                if conclusive == 3 {
+                    break;
+                }
+            }
         }
+        assert!(
+            conclusive > 0,
+            "the machine is too loaded to register three sleeps in 20 ms"
+        );
     });
 }
 

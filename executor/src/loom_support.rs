@@ -220,6 +220,11 @@ impl Parker {
         self.0.park();
     }
 
+    /// Blocks until unparked or `timeout` passes (under loom: may time out at once).
+    pub fn park_timeout(&self, timeout: std::time::Duration) {
+        self.0.park_timeout(timeout);
+    }
+
     /// Wakes the owner, or leaves a token for its next `park`.
     pub fn unpark(&self) {
         self.0.unpark();

@@ -103,12 +103,12 @@ impl ProbeState {
         }
     }
 
-    /// Like [`ProbeState::future`] without publishing, but every `Pending` poll first
-    /// wakes its own task (`wake_by_ref`), as `yield_now` does.
+    /// Like [`ProbeState::future`] (publishing its waker), but every `Pending` poll
+    /// also wakes its own task (`wake_by_ref`) before returning, as `yield_now` does.
     pub fn yielding_future(&self, ready_at: usize) -> Probe {
         Probe {
             yields: true,
-            ..self.future(ready_at, false)
+            ..self.future(ready_at, true)
         }
     }
 

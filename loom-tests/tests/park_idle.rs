@@ -11,11 +11,19 @@
 //!
 //! What the models check:
 //! - `unpark_is_never_lost`: an unpark racing `park` always ends the park (the token).
+//! - `timed_park_racing_unpark`: an unpark racing a `park_timeout` that times out
+//!   neither hangs nor leaves the parker broken: a later unpark still ends a `park`.
 //! - `injected_task_runs_on_the_only_worker`: a producer pushes a task and notifies
 //!   while the single worker searches and parks: the task runs exactly once and the
 //!   worker is never left asleep with work queued (loom reports that as a deadlock).
 //! - `injected_task_runs_with_a_sleeper`: the same with two workers, one already
 //!   asleep: a lost wake-up (task queued, both asleep) is a deadlock.
+//! - `injected_task_runs_with_two_searching_workers`: two awake workers both go
+//!   through search → park while the task is pushed (one of them is refused as a
+//!   searcher and parks without re-checking): the task runs exactly once, nobody is
+//!   left asleep with it queued.
+//! - `two_producers_one_worker`: two tasks pushed concurrently while the only worker
+//!   searches and parks; both run exactly once.
 //! - `two_tasks_chain_wake_two_sleepers`: two workers asleep, two tasks pushed by two
 //!   producers: both run exactly once, nobody sleeps with work queued.
 //! - `notify_wakes_one_sleeper_when_nobody_searches`: two concurrent notifications with
@@ -178,6 +186,24 @@ fn unpark_is_never_lost() {
 }
 
 #[test]
+fn timed_park_racing_unpark() {
+    model(|| {
+        let parker = Parker::new();
+        let unparker = parker.clone();
+        let t = thread::spawn(move || unparker.unpark());
+        // Under loom a timed wait may time out at once: this covers the timeout racing
+        // the unpark (its token may be consumed by this park or left for the next).
+        parker.park_timeout(std::time::Duration::from_millis(1));
+        t.join().unwrap();
+        parker.park_timeout(std::time::Duration::from_millis(1));
+        let unparker = parker.clone();
+        let t = thread::spawn(move || unparker.unpark());
+        parker.park();
+        t.join().unwrap();
+    });
+}
+
+#[test]
 fn injected_task_runs_on_the_only_worker() {
     model(|| {
         let rt = MiniRuntime::new(1, 1);
@@ -208,6 +234,43 @@ fn injected_task_runs_with_a_sleeper() {
         for w in workers {
             w.join().unwrap();
         }
+        rt.assert_each_task_ran_once();
+    });
+}
+
+#[test]
+fn injected_task_runs_with_two_searching_workers() {
+    model(|| {
+        let rt = MiniRuntime::new(2, 1);
+        let workers: Vec<_> = (0..2)
+            .map(|index| {
+                let rt = rt.clone();
+                thread::spawn(move || rt.run_worker(index, false))
+            })
+            .collect();
+        rt.push_remote(0);
+        for w in workers {
+            w.join().unwrap();
+        }
+        rt.assert_each_task_ran_once();
+    });
+}
+
+#[test]
+fn two_producers_one_worker() {
+    model(|| {
+        let rt = MiniRuntime::new(1, 2);
+        let worker = {
+            let rt = rt.clone();
+            thread::spawn(move || rt.run_worker(0, false))
+        };
+        let producer = {
+            let rt = rt.clone();
+            thread::spawn(move || rt.push_remote(1))
+        };
+        rt.push_remote(0);
+        producer.join().unwrap();
+        worker.join().unwrap();
         rt.assert_each_task_ran_once();
     });
 }

@@ -19,6 +19,8 @@
 //!   ready) while another thread wakes it and spawns a second task, and shutdown runs.
 //! - `shutdown_races_abort_and_join_handle_drop`: an idle task is aborted and its
 //!   JoinHandle dropped while shutdown cancels it.
+//! - `shutdown_races_yielding_task`: a worker polls a task that yields (requeues
+//!   itself from inside the poll) while shutdown runs.
 //! - `shutdown_races_two_spawns`: two spawns racing `close_and_shutdown`.
 //! - `remote_wake_racing_shutdown_like_shared` (ignored: reproduces a known bug):
 //!   the same check with `TestScheduler::like_shared`, whose schedule decides "shutdown
@@ -132,6 +134,29 @@ fn shutdown_races_abort_and_join_handle_drop() {
 
         assert_eq!(probe.polls(), 1);
         assert_eq!(probe.future_drops(), 1);
+        check_empty(&sched);
+    });
+}
+
+#[test]
+fn shutdown_races_yielding_task() {
+    model(|| {
+        let sched = TestScheduler::new();
+        let probe = ProbeState::new();
+        let join = sched.spawn(probe.yielding_future(2));
+
+        let worker = {
+            let sched = sched.clone();
+            thread::spawn(move || {
+                sched.run_one(); // yields: requeued by the poller, or cancelled
+                sched.run_one(); // completes, or nothing left to run
+            })
+        };
+        sched.shutdown();
+        worker.join().unwrap();
+
+        check_outcome(join, &probe, 2);
+        check_spawn_after_close(&sched);
         check_empty(&sched);
     });
 }

@@ -17,15 +17,16 @@
 //! - `abort_races_completion`: an `AbortHandle::abort` and a joiner race the task's
 //!   only poll: the JoinHandle yields the value iff the future was polled, otherwise a
 //!   cancelled error.
-//! - `wake_races_yielding_poll`: a task that wakes itself during its poll (yield) and
-//!   a remote wake at the same time: still one extra poll per wake-up round, never two
-//!   at once, and no reference leaks.
+//! - `wake_races_yielding_poll`: a task that wakes itself in each poll (yield) and a
+//!   remote wake racing those polls: the remote wake always finds the task queued,
+//!   running or finished, so it adds no poll and leaks no reference.
 //! - `abort_of_queued_task_cancels_it`: a task woken (queued) and then aborted is
 //!   cancelled, never polled again, whichever of a runner and the joiner goes first.
 //! - `abort_races_wake_of_idle_task`: abort and a remote wake of an idle task; one
 //!   cancelling or completing run, whoever queued it.
 //! - `join_handle_drop_races_completion` (with and without a registered join waker):
-//!   the output is dropped exactly once, by whichever side is last.
+//!   the output is dropped exactly once, by whichever side is last — not left for
+//!   whoever frees the task.
 //! - `join_waker_registration_races_completion`: a JoinHandle polled with one waker,
 //!   then another (the re-registration path), racing completion: if the last poll
 //!   returned `Pending`, the waker given to it is woken.
@@ -97,33 +98,35 @@ fn wake_races_yielding_poll() {
     model(|| {
         let sched = TestScheduler::new();
         let probe = ProbeState::new();
-        let join = sched.spawn(probe.yielding_future(2));
-        // First poll: yields (wakes itself), so it is queued again at once.
+        let join = sched.spawn(probe.yielding_future(3));
+        // Poll 1 yields: the task is queued again at once.
         assert!(sched.run_one());
         assert_eq!(sched.queued(), 1);
-        let waker = {
-            // A waker that outlives the poll, for the remote thread.
-            let (w, _) = taskweave_loom_tests::CountingWaker::new();
-            drop(w);
-            None::<std::task::Waker>
-        };
-        drop(waker);
+        let waker = probe.take_waker().expect("published by the first poll");
 
         let runner = {
             let sched = sched.clone();
             thread::spawn(move || {
-                sched.run_one();
+                sched.run_one(); // poll 2: yields again
+                sched.run_one(); // poll 3: ready
             })
         };
-        let joiner = thread::spawn(move || block_on(join).is_ok());
-        while !runner.is_finished() {
-            thread::yield_now();
-        }
+        // From now on the task is always queued, running or finished, so this wake
+        // must not add a poll.
+        let remote = thread::spawn(move || waker.wake());
         runner.join().unwrap();
+        remote.join().unwrap();
         while sched.run_one() {}
-        assert!(joiner.join().unwrap());
-        assert_eq!(probe.polls(), 2);
+
+        assert!(block_on(join).is_ok());
+        assert_eq!(
+            probe.polls(),
+            3,
+            "a wake of a queued or running task adds no poll"
+        );
         assert_eq!(probe.future_drops(), 1);
+        assert_eq!(probe.output_drops(), 1);
+        drop(probe.take_waker());
         assert_eq!(sched.alive(), 0);
     });
 }
@@ -176,10 +179,7 @@ fn abort_races_completion() {
 
         // Abort (through an AbortHandle) and join on two threads, while this thread
         // runs the task.
-        let aborter = thread::spawn(move || {
-            abort.abort();
-            assert!(abort.is_finished() || !abort.is_finished());
-        });
+        let aborter = thread::spawn(move || abort.abort());
         let joiner = thread::spawn(move || match block_on(join) {
             Ok(output) => {
                 drop(output);
@@ -278,7 +278,9 @@ fn join_handle_drop_races_completion() {
     model(|| {
         let sched = TestScheduler::new();
         let probe = ProbeState::new();
-        let join = sched.spawn(probe.future(1, false));
+        // The published waker keeps the task allocated after both sides are done, so
+        // the output must have been dropped by one of them, not by the final free.
+        let join = sched.spawn(probe.future(1, true));
 
         let worker = {
             let sched = sched.clone();
@@ -288,8 +290,14 @@ fn join_handle_drop_races_completion() {
         worker.join().unwrap();
         dropper.join().unwrap();
 
+        assert_eq!(sched.alive(), 1, "held by the published waker");
         assert_eq!(probe.future_drops(), 1);
-        assert_eq!(probe.output_drops(), 1);
+        assert_eq!(
+            probe.output_drops(),
+            1,
+            "dropped by the completer or the JoinHandle"
+        );
+        drop(probe.take_waker());
         assert_eq!(sched.alive(), 0);
     });
 }

@@ -44,9 +44,31 @@ pub struct Id(u64);
 impl Id {
     pub(crate) fn next() -> Id {
         // Not part of any concurrency protocol (a unique counter), so it uses std's
-        // atomic directly, which also works inside loom models.
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        Id(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        // atomic directly. Each thread reserves ids in blocks, so spawning on several
+        // workers does not contend on one shared counter.
+        use std::cell::Cell;
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        const BLOCK: u64 = 1024;
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+        thread_local! {
+            // (next id, end of the reserved block)
+            static RESERVED: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        let take = |(next, end): (u64, u64)| {
+            if next < end {
+                (next, (next + 1, end))
+            } else {
+                let start = NEXT_BLOCK.fetch_add(BLOCK, Relaxed);
+                (start, (start + 1, start + BLOCK))
+            }
+        };
+        let from_block = RESERVED.try_with(|r| {
+            let (id, rest) = take(r.get());
+            r.set(rest);
+            id
+        });
+        // During thread teardown the thread-local is gone: take a block of one.
+        Id(from_block.unwrap_or_else(|_| NEXT_BLOCK.fetch_add(1, Relaxed)))
     }
 
     /// The id as a number.

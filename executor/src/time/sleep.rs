@@ -249,11 +249,14 @@ mod tests {
     fn a_new_waker_replaces_the_old_one() {
         let driver = driver();
         let recorder = Recorder::default();
-        let deadline = Instant::now() + ms(10);
-        let mut sleep = Sleep::new_with(driver.clone(), deadline);
+        // Far enough away that a slow machine (valgrind) cannot reach it between the
+        // polls; then moved close so the timer fires.
+        let mut sleep = Sleep::new_with(driver.clone(), Instant::now() + ms(3_600_000));
         assert_eq!(poll_with(&mut sleep, &recorder.waker(1)), Poll::Pending);
         assert_eq!(poll_with(&mut sleep, &recorder.waker(2)), Poll::Pending);
         assert_eq!(driver.pending_timers(), 1);
+        let deadline = Instant::now() + ms(10);
+        sleep.reset(deadline);
         let woken = recorder.wait_for(1);
         assert_eq!(recorder.ids(), vec![2]);
         assert!(woken[0].at >= deadline);
