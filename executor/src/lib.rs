@@ -27,6 +27,7 @@
 
 mod blocking;
 mod coop;
+pub mod graph;
 #[cfg(taskweave_loom)]
 #[doc(hidden)]
 pub mod loom_support;

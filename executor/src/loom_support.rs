@@ -9,14 +9,15 @@
 //!   began, a scheduled `Notified` is dropped instead of queued, as
 //!   `Shared::push_remote` does. [`TestScheduler::new`] decides that under the queue's
 //!   lock (a `closed` flag), so no push can follow the final drain;
-//!   [`TestScheduler::like_shared`] decides it as `Shared::push_remote` does today: it
-//!   reads a shutdown flag, then pushes, with nothing held in between;
+//!   [`TestScheduler::like_shared`] decides it as `Shared::push_remote` does: it
+//!   reads a shutdown flag, pushes with nothing held, then fences and re-reads the
+//!   flag, draining the queue if shutdown began meanwhile;
 //! - an [`OwnedTasks`] list with one shard (task ids are process-global, so more shards
 //!   would make loom executions depend on the id, i.e. not replayable);
 //! - `spawn` = `new_task` + bind + schedule, or cancel when the list is closed, as
 //!   `Handle::bind_and_schedule` does;
-//! - `shutdown` = close the queue, `OwnedTasks::close_and_shutdown`, drop what was
-//!   queued, as steps (1) and (3) of the runtime's shutdown protocol.
+//! - `shutdown` = stop queueing, `OwnedTasks::close_and_shutdown`, drop what was
+//!   queued: steps (1) and (3) of the runtime's shutdown protocol (`runtime/mod.rs`).
 //!
 //! It also counts task allocations and frees (each task's scheduler handle lives in
 //! the task cell and counts its own drop), so a model can assert that every task was
@@ -27,8 +28,8 @@ use std::future::Future;
 
 use crate::runtime::{idle, park, queue};
 use crate::sync::{
-    Arc, AtomicBool, AtomicUsize, Mutex,
-    Ordering::{AcqRel, Acquire, SeqCst},
+    fence, Arc, AtomicBool, AtomicUsize, Mutex,
+    Ordering::{Acquire, SeqCst},
 };
 use crate::task::{self, JoinHandle, Notified, OwnedTask, OwnedTasks, RawTask, Schedule};
 
@@ -69,11 +70,16 @@ impl Inner {
     /// Queues `task`, or drops it once shutdown has begun.
     fn schedule(&self, task: Notified) {
         if let Some(flag) = &self.shutdown_flag {
-            // Shared::push_remote: check, then push.
+            // Shared::push_remote: check, push, fence, check again and drain.
             if flag.load(Acquire) {
                 drop(task);
-            } else {
-                self.run_queue.lock().tasks.push_back(task);
+                return;
+            }
+            self.run_queue.lock().tasks.push_back(task);
+            fence(SeqCst);
+            if flag.load(SeqCst) {
+                let queued: Vec<Notified> = self.run_queue.lock().tasks.drain(..).collect();
+                drop(queued);
             }
             return;
         }
@@ -106,7 +112,8 @@ impl TestScheduler {
 
     /// A scheduler that decides "shutdown began, drop the task" the way
     /// `Shared::push_remote` does: an `Acquire` load of a flag that `shutdown` sets
-    /// (`AcqRel` swap, as `Shared::begin_shutdown`), then an unlocked push.
+    /// (SeqCst swap and fence, as `Shared::begin_shutdown`), an unlocked push, a SeqCst
+    /// fence, a second look at the flag and, if set, a drain.
     pub fn like_shared() -> TestScheduler {
         TestScheduler::with_flag(Some(AtomicBool::new(false)))
     }
@@ -168,7 +175,9 @@ impl TestScheduler {
     pub fn shutdown(&self) -> usize {
         match &self.inner.shutdown_flag {
             Some(flag) => {
-                flag.swap(true, AcqRel);
+                // Shared::begin_shutdown: SeqCst swap, then a fence.
+                flag.swap(true, SeqCst);
+                fence(SeqCst);
             }
             None => self.inner.run_queue.lock().closed = true,
         }
@@ -181,11 +190,6 @@ impl TestScheduler {
     /// Task allocations not yet freed.
     pub fn alive(&self) -> usize {
         self.inner.allocated.load(SeqCst) - self.inner.freed.load(SeqCst)
-    }
-
-    /// Task allocations freed so far.
-    pub fn freed(&self) -> usize {
-        self.inner.freed.load(SeqCst)
     }
 
     /// Tasks in the owned list.

@@ -26,9 +26,10 @@
 //!   searches and parks; both run exactly once.
 //! - `two_tasks_chain_wake_two_sleepers`: two workers asleep, two tasks pushed by two
 //!   producers: both run exactly once, nobody sleeps with work queued.
-//! - `notify_wakes_one_sleeper_when_nobody_searches`: two concurrent notifications with
-//!   two sleepers and no searcher wake exactly one (no thundering herd): the woken
-//!   worker counts as searching, so the second notification leaves the rest asleep.
+//! - `notify_wakes_one_sleeper_when_nobody_searches`: three concurrent notifications
+//!   with three sleepers and no searcher wake exactly one (no thundering herd): the
+//!   woken worker counts as searching, so the other notifications leave the rest
+//!   asleep.
 #![cfg(taskweave_loom)]
 
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -304,26 +305,31 @@ fn two_tasks_chain_wake_two_sleepers() {
 #[test]
 fn notify_wakes_one_sleeper_when_nobody_searches() {
     model(|| {
-        let idle = Arc::new(Idle::new(2));
-        assert!(!idle.transition_worker_to_parked(0, false));
-        assert!(!idle.transition_worker_to_parked(1, false));
-        let other = {
-            let idle = idle.clone();
-            thread::spawn(move || idle.worker_to_notify())
-        };
-        let mine = idle.worker_to_notify();
-        let other = other.join().unwrap();
+        let idle = Arc::new(Idle::new(3));
+        for worker in 0..3 {
+            assert!(!idle.transition_worker_to_parked(worker, false));
+        }
+        let others: Vec<_> = (0..2)
+            .map(|_| {
+                let idle = idle.clone();
+                thread::spawn(move || idle.worker_to_notify())
+            })
+            .collect();
+        let mut woken: Vec<usize> = idle.worker_to_notify().into_iter().collect();
+        for other in others {
+            woken.extend(other.join().unwrap());
+        }
 
-        let woken = usize::from(mine.is_some()) + usize::from(other.is_some());
         assert_eq!(
-            woken, 1,
-            "one sleeper per notification while nobody searches"
+            woken.len(),
+            1,
+            "one sleeper for three notifications: no herd"
         );
         assert_eq!(idle.num_searching(), 1);
         assert_eq!(idle.num_unparked(), 1);
-        // The one still asleep is still listed; the woken one is not.
-        let woken_worker = mine.or(other).unwrap();
-        assert!(!idle.still_parked(woken_worker, false));
-        assert!(idle.still_parked(1 - woken_worker, false));
+        // The woken one is off the sleeper list; the others are still on it.
+        for worker in 0..3 {
+            assert_eq!(idle.still_parked(worker, false), worker != woken[0]);
+        }
     });
 }

@@ -22,12 +22,13 @@
 //! - `shutdown_races_yielding_task`: a worker polls a task that yields (requeues
 //!   itself from inside the poll) while shutdown runs.
 //! - `shutdown_races_two_spawns`: two spawns racing `close_and_shutdown`.
-//! - `remote_wake_racing_shutdown_like_shared` (ignored: reproduces a known bug):
-//!   the same check with `TestScheduler::like_shared`, whose schedule decides "shutdown
-//!   began" the way `Shared::push_remote` does (flag check, then an unlocked push). A
-//!   wake that passes the check before shutdown and pushes after the final drain leaves
-//!   a `Notified` in the queue forever: the task cell and, through the scheduler it
-//!   holds, the whole scheduler leak (in the runtime: `Shared`).
+//! - `remote_wake_racing_shutdown_like_shared`: the same check with
+//!   `TestScheduler::like_shared`, whose schedule decides "shutdown began" the way
+//!   `Shared::push_remote` does (flag check, unlocked push, fence, second check and
+//!   drain). Without the second check, a wake that passed the first check before
+//!   shutdown and pushed after the final drain left a `Notified` queued forever,
+//!   leaking the task cell and, through the scheduler it holds, `Shared` (found by
+//!   this model).
 #![cfg(taskweave_loom)]
 
 use loom::future::block_on;
@@ -192,7 +193,6 @@ fn shutdown_races_two_spawns() {
 }
 
 #[test]
-#[ignore = "reproduces the Shared::push_remote check-then-push race (see the report)"]
 fn remote_wake_racing_shutdown_like_shared() {
     model(|| {
         let sched = TestScheduler::like_shared();

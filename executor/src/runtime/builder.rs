@@ -40,6 +40,7 @@ pub struct Builder {
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
     global_queue_interval: u32,
+    max_finished_task_records: usize,
 }
 
 impl Builder {
@@ -54,6 +55,7 @@ impl Builder {
             max_blocking_threads: 512,
             blocking_keep_alive: Duration::from_secs(10),
             global_queue_interval: 61,
+            max_finished_task_records: 1 << 20,
         }
     }
 
@@ -120,6 +122,13 @@ impl Builder {
         self
     }
 
+    /// How many finished ExecutableTasks' outcomes the runtime remembers (so later
+    /// tasks may depend on them) before it forgets them all (default 2^20).
+    pub fn max_finished_task_records(&mut self, n: usize) -> &mut Self {
+        self.max_finished_task_records = n;
+        self
+    }
+
     /// Accepted for compatibility with tokio's builder: timers are always enabled.
     pub fn enable_all(&mut self) -> &mut Self {
         self
@@ -173,6 +182,10 @@ impl Builder {
             remotes,
             idle: Idle::new(workers),
             owned: OwnedTasks::new(workers * 4),
+            dispatch: crate::graph::dispatch::Dispatch::new(
+                self.max_finished_task_records,
+                crate::graph::MachineLimits::detect(),
+            ),
             shutdown: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),
             config: Config {

@@ -25,7 +25,7 @@ pub(crate) mod idle;
 mod metrics;
 pub(crate) mod park;
 pub(crate) mod queue;
-mod shared;
+pub(crate) mod shared;
 mod spawn_blocking;
 mod worker;
 
@@ -112,6 +112,17 @@ impl Runtime {
         R: Send + 'static,
     {
         self.handle.spawn_blocking(f)
+    }
+
+    /// Submits an ExecutableTask; see [`Handle::submit`].
+    ///
+    /// # Errors
+    /// See [`Handle::submit`].
+    pub fn submit<B: crate::graph::TaskBody>(
+        &self,
+        task: crate::graph::ExecutableTask<B>,
+    ) -> Result<crate::graph::TaskHandle<B::Output>, crate::graph::SubmitError> {
+        self.handle.submit(task)
     }
 
     /// This runtime's handle.

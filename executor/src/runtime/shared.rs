@@ -14,7 +14,7 @@ use super::metrics::WorkerStats;
 use super::park::Parker;
 use super::queue::{Injector, Steal, Stealer};
 use crate::blocking::BlockingPool;
-use crate::sync::{Arc, AtomicBool, Condvar, Mutex, Ordering};
+use crate::sync::{fence, Arc, AtomicBool, Condvar, Mutex, Ordering};
 use crate::task::{Notified, OwnedTask, OwnedTasks, RawTask, Schedule};
 
 /// Hooks run on each worker thread.
@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) remotes: Box<[Remote]>,
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks,
+    /// ExecutableTasks: dependency graph and ready heap.
+    pub(crate) dispatch: crate::graph::dispatch::Dispatch,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stats: Box<[WorkerStats]>,
     pub(crate) config: Config,
@@ -58,7 +60,22 @@ impl Shared {
             return;
         }
         self.injector.push(task);
+        // Shutdown may have drained the injector between our check and our push;
+        // then nobody would ever drop this task (and its Arc<Shared>). Either we see
+        // the flag here, or shutdown's drain (after its SeqCst swap) sees our push.
+        fence(Ordering::SeqCst);
+        if self.shutdown.load(Ordering::SeqCst) {
+            self.drain_injector();
+            return;
+        }
         self.notify_one();
+    }
+
+    /// Drops every task in the injector (shutdown only).
+    fn drain_injector(&self) {
+        while let Some(task) = self.steal_injector() {
+            drop(task);
+        }
     }
 
     /// Wakes one sleeping worker if nobody is searching (idle.rs, rule 1).
@@ -74,7 +91,9 @@ impl Shared {
 
     /// True if any queue holds a task (used by the last searcher before parking).
     pub(crate) fn has_queued_work(&self) -> bool {
-        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.stealer.is_empty())
+        !self.injector.is_empty()
+            || self.dispatch.has_ready()
+            || self.remotes.iter().any(|r| !r.stealer.is_empty())
     }
 
     /// Takes one task from the injector (used when a worker's own deque is set aside).
@@ -90,9 +109,10 @@ impl Shared {
 
     /// Starts shutdown: no more tasks are scheduled; every worker is woken to exit.
     pub(crate) fn begin_shutdown(&self) {
-        if self.shutdown.swap(true, Ordering::AcqRel) {
+        if self.shutdown.swap(true, Ordering::SeqCst) {
             return;
         }
+        fence(Ordering::SeqCst);
         self.idle.take_all_sleepers();
         for remote in self.remotes.iter() {
             remote.parker.unpark();
@@ -126,10 +146,11 @@ impl Shared {
 
     /// After the workers stopped: cancels every task and empties the injector.
     pub(crate) fn cancel_all_tasks(&self) {
+        // Close the ready heap first so completions during shutdown queue nothing.
+        drop(self.dispatch.close());
         self.owned.close_and_shutdown();
-        while let Some(task) = self.steal_injector() {
-            drop(task);
-        }
+        drop(self.dispatch.close());
+        self.drain_injector();
     }
 }
 

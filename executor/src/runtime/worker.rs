@@ -125,6 +125,14 @@ impl WorkerCore {
                 return Some(task);
             }
         }
+        if self.shared.dispatch.has_ready() {
+            let mut doomed = Vec::new();
+            let task = self.shared.dispatch.pop(&mut doomed);
+            crate::graph::cancel_doomed(doomed);
+            if task.is_some() {
+                return task;
+            }
+        }
         if let Some(task) = self.local.pop() {
             return Some(task);
         }

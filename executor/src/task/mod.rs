@@ -158,6 +158,16 @@ impl Notified {
         unsafe { (raw.header().vtable.poll)(raw.ptr) }
     }
 
+    /// Cancels a task that never ran: its future is dropped unpolled (on this thread)
+    /// and its JoinHandle resolves as cancelled.
+    pub(crate) fn cancel(self) {
+        // Idle and notified (we hold its Notified): this only sets CANCELLED, and
+        // running the Notified then drops the future instead of polling it.
+        let must_schedule = self.raw.state().transition_to_notified_and_cancel();
+        debug_assert!(!must_schedule, "a Notified exists, so the task is notified");
+        self.run();
+    }
+
     /// # Safety
     /// `raw` must carry one reference that is transferred to the new `Notified`.
     pub(crate) unsafe fn from_raw(raw: RawTask) -> Notified {

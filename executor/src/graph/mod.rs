@@ -1,0 +1,58 @@
+//! ExecutableTasks: futures with dependencies, priorities, deadlines, timeouts and
+//! retries, run by the runtime's workers in the order the ready heap decides.
+//!
+//! - [`ExecutableTask`]: the task and its metadata; [`TaskHandle`]: its result.
+//! - [`Handle::submit`](crate::Handle::submit), [`TaskGraph`]: atomic submission with
+//!   clear [`SubmitError`]s (unknown/duplicate ids, named cycles, needs beyond the
+//!   machine).
+//! - A task runs once every dependency succeeded. If one fails (error, panic,
+//!   timeout, cancellation), every transitive dependent fails with
+//!   [`TaskError::DependencyFailed`] without running.
+//! - Order among ready tasks: overdue deadlines first, then priority boosted as the
+//!   deadline nears and as the task waits, then the critical path, then FIFO — see
+//!   `taskweave_scheduler::ReadyQueue`. Wake-ups of a started task go through the same
+//!   heap, so its priority holds; plain `spawn` never touches it.
+//!
+//! Files: `executable.rs` (builder), `body.rs` (what runs), `run.rs` (the runner:
+//! attempts, timeout, retries, reporting), `retry.rs` (policies and backoff),
+//! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`.
+
+mod body;
+pub(crate) mod dispatch;
+mod executable;
+mod handle;
+mod retry;
+mod run;
+mod submit;
+
+pub use body::{BoxError, Factory, Once, OnceFallible, TaskBody};
+pub use executable::ExecutableTask;
+pub use handle::{TaskError, TaskHandle};
+pub use retry::{Backoff, RetryOn, RetryPolicy};
+pub use submit::{SubmitError, TaskGraph};
+pub use taskweave_scheduler::{
+    FailureReason, GraphError, Priority, ResourceRequirements, TaskId, TaskSpec,
+};
+
+pub(crate) use submit::MachineLimits;
+
+/// Cancels never-started tasks (outside any lock): their futures are dropped unpolled
+/// and their handles resolve.
+pub(crate) fn cancel_doomed(doomed: dispatch::Doomed) {
+    for task in doomed {
+        task.cancel();
+    }
+}
+
+impl crate::runtime::Handle {
+    /// Reports a started ExecutableTask's end to the graph and wakes workers for what
+    /// it released.
+    pub(crate) fn complete_executable(&self, id: TaskId, outcome: Result<(), FailureReason>) {
+        let mut doomed = Vec::new();
+        let released = self.shared.dispatch.complete(id, outcome, &mut doomed);
+        if released > 0 {
+            self.shared.notify_one();
+        }
+        cancel_doomed(doomed);
+    }
+}

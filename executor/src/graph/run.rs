@@ -1,0 +1,186 @@
+//! The future a submitted ExecutableTask runs as: attempts, timeout, retries with
+//! backoff, panic capture, and reporting the outcome to the dependency graph.
+//!
+//! Invariants:
+//! - The outcome is reported to the graph exactly once, and only if the task started
+//!   (its first poll): on success or final failure from `poll`, or — if the future is
+//!   dropped while started and unreported (aborted by `TaskHandle::cancel`, or runtime
+//!   shutdown) — as `Cancelled` from `Drop`.
+//! - A task that never started reports nothing: the graph already knows why (it was
+//!   cancelled or a dependency failed before it could start).
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use taskweave_scheduler::{FailureReason, TaskId};
+
+use super::body::TaskBody;
+use super::handle::TaskError;
+use super::retry::{RetryOn, RetryPolicy};
+use crate::runtime::Handle;
+use crate::time::Sleep;
+
+enum Phase<A> {
+    /// Before an attempt.
+    Idle,
+    /// An attempt is running, with its timeout if any.
+    Running { attempt: A, timeout: Option<Sleep> },
+    /// Waiting out a retry backoff.
+    Backoff(Sleep),
+}
+
+/// The runnable form of an ExecutableTask.
+pub(crate) struct Executable<B: TaskBody> {
+    id: TaskId,
+    handle: Handle,
+    body: B,
+    timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+    /// Attempts started so far.
+    attempts: u32,
+    phase: Phase<B::Attempt>,
+    started: bool,
+    reported: bool,
+}
+
+impl<B: TaskBody> Executable<B> {
+    pub(crate) fn new(
+        id: TaskId,
+        handle: Handle,
+        body: B,
+        timeout: Option<Duration>,
+        retry: Option<RetryPolicy>,
+    ) -> Self {
+        Executable {
+            id,
+            handle,
+            body,
+            timeout,
+            retry,
+            attempts: 0,
+            phase: Phase::Idle,
+            started: false,
+            reported: false,
+        }
+    }
+
+    fn report(&mut self, outcome: Result<(), FailureReason>) {
+        self.reported = true;
+        self.handle.complete_executable(self.id, outcome);
+    }
+
+    /// Decides what a failed attempt leads to: a retry (returns `None`) or the final
+    /// error.
+    fn after_failure(&mut self, error: TaskError) -> Option<TaskError> {
+        let retryable = match (&self.retry, &error) {
+            (Some(policy), e) => {
+                self.attempts <= policy.max_retries()
+                    && match policy.retries() {
+                        RetryOn::AnyFailure => true,
+                        RetryOn::Errors => matches!(e, TaskError::Failed(_)),
+                        RetryOn::Panics => matches!(e, TaskError::Panicked(_)),
+                        RetryOn::Timeouts => matches!(e, TaskError::TimedOut),
+                    }
+            }
+            (None, _) => false,
+        };
+        if !retryable {
+            return Some(error);
+        }
+        let policy = self.retry.as_ref().expect("retryable implies a policy");
+        let delay = policy.backoff().delay(self.attempts, self.id.as_u64());
+        self.phase = Phase::Backoff(crate::time::sleep(delay));
+        None
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}
+
+impl<B: TaskBody> Future for Executable<B> {
+    type Output = Result<B::Output, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: only `phase.attempt` is structurally pinned; it is never moved out
+        // while pinned (phases are replaced in place, which drops the old attempt
+        // where it lies), and `Executable`'s Drop does not move it either.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.started = true;
+        loop {
+            match &mut this.phase {
+                Phase::Idle => match this.body.start() {
+                    Some(attempt) => {
+                        this.attempts += 1;
+                        let timeout = this
+                            .timeout
+                            .map(|d| crate::time::sleep_until(Instant::now() + d));
+                        this.phase = Phase::Running { attempt, timeout };
+                    }
+                    None => {
+                        // Only a factory can start a second attempt, and only
+                        // factories take a retry policy, so this is not reached; fail
+                        // cleanly rather than panic if it ever is.
+                        let error =
+                            TaskError::Failed("the task cannot start another attempt".into());
+                        this.report(Err(error.reason()));
+                        return Poll::Ready(Err(error));
+                    }
+                },
+                Phase::Backoff(sleep) => {
+                    if Pin::new(sleep).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.phase = Phase::Idle;
+                }
+                Phase::Running { attempt, timeout } => {
+                    // SAFETY: see above; `attempt` stays in place until the phase is
+                    // replaced.
+                    let attempt = unsafe { Pin::new_unchecked(attempt) };
+                    let polled = catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)));
+                    let error = match polled {
+                        Ok(Poll::Ready(Ok(value))) => {
+                            this.phase = Phase::Idle;
+                            this.report(Ok(()));
+                            return Poll::Ready(Ok(value));
+                        }
+                        Ok(Poll::Ready(Err(e))) => TaskError::Failed(e),
+                        Err(payload) => TaskError::Panicked(panic_message(&*payload)),
+                        Ok(Poll::Pending) => {
+                            let expired = timeout
+                                .as_mut()
+                                .is_some_and(|t| Pin::new(t).poll(cx).is_ready());
+                            if !expired {
+                                return Poll::Pending;
+                            }
+                            TaskError::TimedOut
+                        }
+                    };
+                    // Drop the failed attempt (its destructor may panic too).
+                    let _ = catch_unwind(AssertUnwindSafe(|| this.phase = Phase::Idle));
+                    if let Some(error) = this.after_failure(error) {
+                        this.report(Err(error.reason()));
+                        return Poll::Ready(Err(error));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<B: TaskBody> Drop for Executable<B> {
+    fn drop(&mut self) {
+        if self.started && !self.reported {
+            self.reported = true;
+            self.handle
+                .complete_executable(self.id, Err(FailureReason::Cancelled));
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! Dependency tracking: which submitted tasks may run, and what a completion releases
+//! or dooms.
+//!
+//! # States
+//! ```text
+//!            add_batch                 last dependency succeeds
+//!   ───────────────────▶ Waiting{n} ──────────────────────────▶ Ready ──mark_running──▶ Running
+//!     (no pending deps) ───────────────────────────────────────▶ Ready                    │
+//!                          │  a dependency fails / cancel         │ cancel       complete(ok / err)
+//!                          ▼                                      ▼                      ▼
+//!                      Failed(DependencyFailed(root) / Cancelled)            Succeeded / Failed(reason)
+//! ```
+//!
+//! # Invariants
+//! - A task is `Ready` exactly when every one of its dependencies has `Succeeded`. Each
+//!   waiting task holds a counter of dependency edges not yet succeeded; a completion
+//!   walks only the finished task's successor list, so `complete` is O(successors) and
+//!   nothing is ever scanned.
+//! - A task that fails (for any reason, including cancellation) fails every task that
+//!   transitively depends on it; those never become ready. Each doomed task is reported
+//!   exactly once, with the root cause (the task whose own failure started it) in both
+//!   the report and its [`FailureReason::DependencyFailed`].
+//! - Successor lists hold `(slot, generation)` references; a slot's generation changes
+//!   when its task finishes, so a reference to a task that already failed (or was
+//!   cancelled) is recognised as stale and skipped instead of touching the slot's next
+//!   occupant.
+//! - Ranks (critical-path lengths) are fixed when the batch is added: a task's rank is
+//!   its estimated duration plus the largest rank among its successors *in the same
+//!   batch*. Later batches do not change earlier ranks (those tasks may already be
+//!   queued).
+//!
+//! # Memory
+//! A live task (waiting, ready, running) occupies a slot (about 80 bytes plus its
+//! successor list). When it finishes, the slot is recycled and only a compact record
+//! remains, an id → outcome entry of about 25 bytes, so that later batches can still
+//! depend on it (a dependency on a succeeded task is satisfied at once, one on a failed
+//! task fails the newcomer). Long-running programs drop those records with
+//! [`DependencyGraph::forget_finished`] or [`DependencyGraph::forget_all_finished`]; a
+//! forgotten id may be reused, and depending on it is an unknown dependency.
+
+mod batch;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::id::IdMap;
+use crate::{FailureReason, Priority, ReadyKey, StateError, TaskId};
+
+/// The state of a task the graph knows about.
+///
+/// ```
+/// use taskweave_scheduler::{DependencyGraph, TaskId, TaskSpec, TaskState};
+///
+/// let mut g = DependencyGraph::new();
+/// let (a, b) = (TaskId::new(1), TaskId::new(2));
+/// g.add_batch(&[TaskSpec::new(a), TaskSpec::new(b).dependency(a)]).unwrap();
+/// assert_eq!(g.state(a), Some(TaskState::Ready));
+/// assert_eq!(g.state(b), Some(TaskState::Waiting { remaining: 1 }));
+/// assert_eq!(g.state(b).unwrap().to_string(), "waiting for 1 dependency");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    /// Some dependencies have not succeeded yet (`remaining` counts dependency edges).
+    Waiting {
+        /// Dependencies not yet succeeded.
+        remaining: u32,
+    },
+    /// All dependencies succeeded; the task may be queued and run.
+    Ready,
+    /// The executor is running it.
+    Running,
+    /// It finished successfully.
+    Succeeded,
+    /// It will never run again, for this reason.
+    Failed(FailureReason),
+}
+
+impl TaskState {
+    /// Whether the task has finished (succeeded or failed).
+    pub fn is_finished(self) -> bool {
+        matches!(self, TaskState::Succeeded | TaskState::Failed(_))
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskState::Waiting { remaining: 1 } => f.write_str("waiting for 1 dependency"),
+            TaskState::Waiting { remaining } => {
+                write!(f, "waiting for {remaining} dependencies")
+            }
+            TaskState::Ready => f.write_str("ready"),
+            TaskState::Running => f.write_str("running"),
+            TaskState::Succeeded => f.write_str("succeeded"),
+            TaskState::Failed(reason) => write!(f, "failed ({reason})"),
+        }
+    }
+}
+
+/// What adding a batch changed at once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Tasks of the batch that are ready now (no dependency left to wait for), in batch
+    /// order.
+    pub ready: Vec<TaskId>,
+    /// Tasks of the batch that failed at once because a dependency had already failed
+    /// (directly or through the batch), each with its root cause, in batch order.
+    pub failed: Vec<(TaskId, TaskId)>,
+}
+
+/// What a completion or cancellation released or doomed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Completion {
+    /// Dependents that became ready.
+    pub ready: Vec<TaskId>,
+    /// Dependents (transitively) that failed, each with the root-cause task. The task
+    /// that was completed or cancelled is not listed itself.
+    pub failed: Vec<(TaskId, TaskId)>,
+}
+
+impl Completion {
+    /// Whether nothing was released or doomed.
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty() && self.failed.is_empty()
+    }
+
+    /// Empties both lists, keeping their capacity.
+    pub fn clear(&mut self) {
+        self.ready.clear();
+        self.failed.clear();
+    }
+}
+
+/// Where the graph keeps a task: a live slot, or the compact record of its outcome.
+#[derive(Clone, Copy, Debug)]
+enum Entry {
+    Live(u32),
+    Succeeded,
+    Failed(FailureReason),
+}
+
+/// A reference from a task to one of its dependents.
+#[derive(Clone, Copy, Debug)]
+struct SuccRef {
+    slot: u32,
+    generation: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotState {
+    Free,
+    /// Reserved by the batch being added, at this index of the batch.
+    Pending(u32),
+    Waiting(u32),
+    Ready,
+    Running,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    state: SlotState,
+    id: TaskId,
+    priority: Priority,
+    deadline: Option<Instant>,
+    rank: Duration,
+    successors: Vec<SuccRef>,
+}
+
+impl Slot {
+    fn vacant() -> Self {
+        Slot {
+            generation: 0,
+            state: SlotState::Free,
+            id: TaskId::new(0),
+            priority: Priority::NORMAL,
+            deadline: None,
+            rank: Duration::ZERO,
+            successors: Vec::new(),
+        }
+    }
+}
+
+/// Tracks every submitted task's state and resolves dependencies with counters.
+///
+/// ```
+/// use taskweave_scheduler::{DependencyGraph, TaskId, TaskSpec};
+///
+/// let mut g = DependencyGraph::new();
+/// let (fetch, parse, store) = (TaskId::new(1), TaskId::new(2), TaskId::new(3));
+/// let out = g
+///     .add_batch(&[
+///         TaskSpec::new(fetch),
+///         TaskSpec::new(parse).dependency(fetch),
+///         TaskSpec::new(store).dependency(parse),
+///     ])
+///     .unwrap();
+/// assert_eq!(out.ready, vec![fetch]);
+///
+/// g.mark_running(fetch).unwrap();
+/// assert_eq!(g.complete(fetch, true).unwrap().ready, vec![parse]);
+///
+/// g.mark_running(parse).unwrap();
+/// let done = g.complete(parse, false).unwrap();
+/// assert_eq!(done.failed, vec![(store, parse)]); // store never runs
+/// ```
+#[derive(Debug, Default)]
+pub struct DependencyGraph {
+    entries: IdMap<Entry>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    /// Reused by `fail_from` (successor references still to fail).
+    doomed: Vec<SuccRef>,
+    scratch: batch::Scratch,
+}
+
+/// Successor lists larger than this are not kept for the slot's next occupant.
+const KEEP_SUCCESSOR_CAPACITY: usize = 64;
+
+impl DependencyGraph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tasks that have not finished (waiting, ready or running).
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether no task is waiting, ready or running.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Finished tasks whose outcome is still remembered.
+    pub fn finished_len(&self) -> usize {
+        self.entries.len() - self.live
+    }
+
+    /// The state of `id`, or `None` if the graph does not know it (never added, or
+    /// forgotten).
+    pub fn state(&self, id: TaskId) -> Option<TaskState> {
+        Some(match *self.entries.get(&id)? {
+            Entry::Live(slot) => match self.slots[slot as usize].state {
+                SlotState::Waiting(remaining) => TaskState::Waiting { remaining },
+                SlotState::Ready => TaskState::Ready,
+                SlotState::Running => TaskState::Running,
+                SlotState::Free | SlotState::Pending(_) => unreachable!("live entry"),
+            },
+            Entry::Succeeded => TaskState::Succeeded,
+            Entry::Failed(reason) => TaskState::Failed(reason),
+        })
+    }
+
+    /// The critical-path rank of a live task: its estimated duration plus the largest
+    /// rank among its successors in its batch (the longest estimated path from its start
+    /// to a sink). `None` once the task finished or if it is unknown.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave_scheduler::{DependencyGraph, TaskId, TaskSpec};
+    ///
+    /// let ms = Duration::from_millis;
+    /// let (a, b, c) = (TaskId::new(1), TaskId::new(2), TaskId::new(3));
+    /// let mut g = DependencyGraph::new();
+    /// g.add_batch(&[
+    ///     TaskSpec::new(a).estimated_duration(ms(1)),
+    ///     TaskSpec::new(b).estimated_duration(ms(5)).dependency(a),
+    ///     TaskSpec::new(c).estimated_duration(ms(2)).dependency(a),
+    /// ])
+    /// .unwrap();
+    /// assert_eq!(g.rank(a), Some(ms(6)));
+    /// assert_eq!(g.rank(c), Some(ms(2)));
+    /// ```
+    pub fn rank(&self, id: TaskId) -> Option<Duration> {
+        self.live_slot(id).map(|s| s.rank)
+    }
+
+    /// The ready-heap key of a live task: its priority, deadline and rank, stamped with
+    /// `enqueued_at` (normally now, when it is pushed).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{DependencyGraph, Priority, ReadyQueue, TaskId, TaskSpec};
+    ///
+    /// let mut g = DependencyGraph::new();
+    /// let id = TaskId::new(1);
+    /// g.add_batch(&[TaskSpec::new(id).priority(Priority::HIGH)]).unwrap();
+    /// let now = Instant::now();
+    /// let key = g.ready_key(id, now).unwrap();
+    /// assert_eq!(key.priority, Priority::HIGH);
+    /// let mut q = ReadyQueue::new();
+    /// q.push(key, id);
+    /// assert_eq!(q.pop(now), Some(id));
+    /// ```
+    pub fn ready_key(&self, id: TaskId, enqueued_at: Instant) -> Option<ReadyKey> {
+        self.live_slot(id).map(|s| ReadyKey {
+            priority: s.priority,
+            deadline: s.deadline,
+            rank: s.rank,
+            enqueued_at,
+        })
+    }
+
+    fn live_slot(&self, id: TaskId) -> Option<&Slot> {
+        match self.entries.get(&id)? {
+            Entry::Live(slot) => Some(&self.slots[*slot as usize]),
+            _ => None,
+        }
+    }
+
+    /// Marks a ready task as running. Fails (changing nothing) if the task is not ready,
+    /// e.g. because it was cancelled after it was queued: the executor then drops it.
+    pub fn mark_running(&mut self, id: TaskId) -> Result<(), StateError> {
+        let slot = self.slot_in(id, "mark_running", |s| s == SlotState::Ready, None)?;
+        self.slots[slot as usize].state = SlotState::Running;
+        Ok(())
+    }
+
+    /// Records the end of a running task: `success` or [`FailureReason::Failed`].
+    /// Successors whose last dependency this was become ready; on failure every
+    /// transitive dependent fails. O(successors) on success, O(doomed tasks and their
+    /// edges) on failure.
+    ///
+    /// Fails (changing nothing) unless the task is running.
+    pub fn complete(&mut self, id: TaskId, success: bool) -> Result<Completion, StateError> {
+        let outcome = if success {
+            Ok(())
+        } else {
+            Err(FailureReason::Failed)
+        };
+        self.complete_with(id, outcome)
+    }
+
+    /// [`complete`](Self::complete) with a precise failure reason (panicked, timed out,
+    /// cancelled while running, …).
+    ///
+    /// ```
+    /// use taskweave_scheduler::{DependencyGraph, FailureReason, TaskId, TaskSpec, TaskState};
+    ///
+    /// let mut g = DependencyGraph::new();
+    /// let (a, b) = (TaskId::new(1), TaskId::new(2));
+    /// g.add_batch(&[TaskSpec::new(a), TaskSpec::new(b).dependency(a)]).unwrap();
+    /// g.mark_running(a).unwrap();
+    /// g.complete_with(a, Err(FailureReason::Panicked)).unwrap();
+    /// assert_eq!(g.state(a), Some(TaskState::Failed(FailureReason::Panicked)));
+    /// assert_eq!(g.state(b), Some(TaskState::Failed(FailureReason::DependencyFailed(a))));
+    /// ```
+    pub fn complete_with(
+        &mut self,
+        id: TaskId,
+        outcome: Result<(), FailureReason>,
+    ) -> Result<Completion, StateError> {
+        let mut out = Completion::default();
+        self.complete_into(id, outcome, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`complete_with`](Self::complete_with), appending to `out` instead of allocating
+    /// (for the executor's hot path: clear and reuse one `Completion`).
+    pub fn complete_into(
+        &mut self,
+        id: TaskId,
+        outcome: Result<(), FailureReason>,
+        out: &mut Completion,
+    ) -> Result<(), StateError> {
+        let record = match outcome {
+            Ok(()) => Entry::Succeeded,
+            Err(reason) => Entry::Failed(reason),
+        };
+        let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, Some(record))?;
+        self.finish(id, slot, outcome, out);
+        Ok(())
+    }
+
+    /// Cancels a task that has not started (waiting or ready): it fails with
+    /// [`FailureReason::Cancelled`] and its dependents with `DependencyFailed(id)`.
+    ///
+    /// A running task is refused (the executor must stop its future and then
+    /// [`complete_with`](Self::complete_with) `Err(Cancelled)`); so is a finished one.
+    ///
+    /// ```
+    /// use taskweave_scheduler::{DependencyGraph, TaskId, TaskSpec};
+    ///
+    /// let mut g = DependencyGraph::new();
+    /// let (a, b) = (TaskId::new(1), TaskId::new(2));
+    /// g.add_batch(&[TaskSpec::new(a), TaskSpec::new(b).dependency(a)]).unwrap();
+    /// assert_eq!(g.cancel(a).unwrap().failed, vec![(b, a)]);
+    /// assert!(g.mark_running(a).is_err()); // dropped from the run queue
+    /// ```
+    pub fn cancel(&mut self, id: TaskId) -> Result<Completion, StateError> {
+        let slot = self.slot_in(
+            id,
+            "cancel",
+            |s| matches!(s, SlotState::Waiting(_) | SlotState::Ready),
+            Some(Entry::Failed(FailureReason::Cancelled)),
+        )?;
+        let mut out = Completion::default();
+        self.finish(id, slot, Err(FailureReason::Cancelled), &mut out);
+        Ok(out)
+    }
+
+    /// Forgets the outcome records of these finished tasks (ids that are unknown or
+    /// still live are skipped). Returns how many records were dropped. A forgotten id
+    /// can be reused by a new task; a new task depending on it gets
+    /// [`GraphError::UnknownDependency`](crate::GraphError::UnknownDependency).
+    ///
+    /// ```
+    /// use taskweave_scheduler::{DependencyGraph, TaskId, TaskSpec};
+    ///
+    /// let mut g = DependencyGraph::new();
+    /// let a = TaskId::new(1);
+    /// g.add_batch(&[TaskSpec::new(a)]).unwrap();
+    /// g.mark_running(a).unwrap();
+    /// g.complete(a, true).unwrap();
+    /// assert_eq!(g.finished_len(), 1);
+    /// assert_eq!(g.forget_finished([a]), 1);
+    /// assert_eq!(g.state(a), None);
+    /// g.add_batch(&[TaskSpec::new(a)]).unwrap(); // the id is free again
+    /// ```
+    pub fn forget_finished(&mut self, ids: impl IntoIterator<Item = TaskId>) -> usize {
+        let mut forgotten = 0;
+        for id in ids {
+            if let Some(Entry::Succeeded | Entry::Failed(_)) = self.entries.get(&id) {
+                self.entries.remove(&id);
+                forgotten += 1;
+            }
+        }
+        forgotten
+    }
+
+    /// Forgets every finished task's outcome record (O(known tasks)). Returns how many
+    /// were dropped.
+    pub fn forget_all_finished(&mut self) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|_, e| matches!(e, Entry::Live(_)));
+        before - self.entries.len()
+    }
+
+    /// The live slot of `id` if its state passes `allowed` (then replacing its entry
+    /// with `record` if given: one hash lookup for check and update), else the matching
+    /// error, changing nothing.
+    fn slot_in(
+        &mut self,
+        id: TaskId,
+        operation: &'static str,
+        allowed: impl Fn(SlotState) -> bool,
+        record: Option<Entry>,
+    ) -> Result<u32, StateError> {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return Err(StateError::UnknownTask(id));
+        };
+        if let Entry::Live(slot) = *entry {
+            if allowed(self.slots[slot as usize].state) {
+                if let Some(record) = record {
+                    *entry = record;
+                }
+                return Ok(slot);
+            }
+        }
+        Err(StateError::InvalidTransition {
+            task: id,
+            state: self.state(id).expect("known task"),
+            operation,
+        })
+    }
+
+    /// Ends the live task in `slot` (whose entry already holds its outcome) and
+    /// resolves its dependents.
+    fn finish(
+        &mut self,
+        id: TaskId,
+        slot: u32,
+        outcome: Result<(), FailureReason>,
+        out: &mut Completion,
+    ) {
+        match outcome {
+            Ok(()) => {
+                let mut successors = self.release_slot(slot);
+                for r in successors.drain(..) {
+                    let dependent = &mut self.slots[r.slot as usize];
+                    if dependent.generation != r.generation {
+                        continue; // failed or cancelled meanwhile
+                    }
+                    if let SlotState::Waiting(remaining) = &mut dependent.state {
+                        *remaining -= 1;
+                        if *remaining == 0 {
+                            dependent.state = SlotState::Ready;
+                            out.ready.push(dependent.id);
+                        }
+                    } else {
+                        debug_assert!(false, "a dependent of an unfinished task is waiting");
+                    }
+                }
+                self.recycle_successors(slot, successors);
+            }
+            Err(reason) => {
+                let root = reason.root_cause(id);
+                let successors = self.release_slot(slot);
+                self.fail_from(successors, slot, root, out);
+            }
+        }
+    }
+
+    /// Fails, transitively, every still-waiting task reachable from `successors` (the
+    /// successor list taken from `origin`), reporting each once with `root`.
+    fn fail_from(
+        &mut self,
+        mut successors: Vec<SuccRef>,
+        origin: u32,
+        root: TaskId,
+        out: &mut Completion,
+    ) {
+        let mut stack = std::mem::take(&mut self.doomed);
+        stack.extend(successors.drain(..));
+        self.recycle_successors(origin, successors);
+        while let Some(r) = stack.pop() {
+            let dependent = &self.slots[r.slot as usize];
+            if dependent.generation != r.generation {
+                continue; // already failed through another path
+            }
+            debug_assert!(matches!(dependent.state, SlotState::Waiting(_)));
+            let id = dependent.id;
+            self.entries
+                .insert(id, Entry::Failed(FailureReason::DependencyFailed(root)));
+            out.failed.push((id, root));
+            let mut next = self.release_slot(r.slot);
+            stack.extend(next.drain(..));
+            self.recycle_successors(r.slot, next);
+        }
+        self.doomed = stack;
+    }
+
+    /// Frees a live slot (bumping its generation) and returns its successor list.
+    fn release_slot(&mut self, slot: u32) -> Vec<SuccRef> {
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        s.state = SlotState::Free;
+        self.free.push(slot);
+        self.live -= 1;
+        std::mem::take(&mut s.successors)
+    }
+
+    /// Gives an emptied successor list back to a free slot for its next occupant.
+    fn recycle_successors(&mut self, slot: u32, list: Vec<SuccRef>) {
+        debug_assert!(list.is_empty());
+        let s = &mut self.slots[slot as usize];
+        if list.capacity() <= KEEP_SUCCESSOR_CAPACITY && s.successors.capacity() == 0 {
+            s.successors = list;
+        }
+    }
+}
