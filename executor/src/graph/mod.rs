@@ -50,9 +50,7 @@ impl crate::runtime::Handle {
     pub(crate) fn complete_executable(&self, id: TaskId, outcome: Result<(), FailureReason>) {
         let mut doomed = Vec::new();
         let released = self.shared.dispatch.complete(id, outcome, &mut doomed);
-        if released > 0 {
-            self.shared.notify_one();
-        }
+        self.shared.notify_ready_heap(released);
         cancel_doomed(doomed);
     }
 }

@@ -144,7 +144,7 @@ impl Schedule for ExecSchedule {
         let mut key = ReadyKey::new(self.priority, Instant::now()).rank(self.rank);
         key.deadline = self.deadline;
         if self.shared.dispatch.push_wake(key, task) {
-            self.shared.notify_one();
+            self.shared.notify_ready_heap(1);
         }
     }
 
@@ -201,9 +201,7 @@ fn commit(handle: &Handle, specs: &[TaskSpec], prepared: Vec<Prepared>) -> Resul
     let mut doomed: Doomed = Vec::new();
     match shared.dispatch.submit(specs, notifieds, &mut doomed) {
         Ok(released) => {
-            if released > 0 {
-                shared.notify_one();
-            }
+            shared.notify_ready_heap(released);
             super::cancel_doomed(doomed);
             Ok(())
         }

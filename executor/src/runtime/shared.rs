@@ -78,6 +78,16 @@ impl Shared {
         }
     }
 
+    /// After `released` tasks entered the ready heap: a worker of this runtime takes
+    /// the first one itself on its next tick, so only further ones need a helper;
+    /// from any other thread, one sleeper is woken (idle.rs, rule 1).
+    pub(crate) fn notify_ready_heap(self: &Arc<Self>, released: usize) {
+        let on_own_worker = context::with_worker(|w| w.is_some_and(|w| w.belongs_to(self)));
+        if released > usize::from(on_own_worker) {
+            self.notify_one();
+        }
+    }
+
     /// Wakes one sleeping worker if nobody is searching (idle.rs, rule 1).
     pub(crate) fn notify_one(&self) {
         if let Some(worker) = self.idle.worker_to_notify() {

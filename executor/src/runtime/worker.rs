@@ -125,13 +125,8 @@ impl WorkerCore {
                 return Some(task);
             }
         }
-        if self.shared.dispatch.has_ready() {
-            let mut doomed = Vec::new();
-            let task = self.shared.dispatch.pop(&mut doomed);
-            crate::graph::cancel_doomed(doomed);
-            if task.is_some() {
-                return task;
-            }
+        if let Some(task) = self.pop_ready_heap() {
+            return Some(task);
         }
         if let Some(task) = self.local.pop() {
             return Some(task);
@@ -143,6 +138,17 @@ impl WorkerCore {
                 Steal::Retry => continue,
             }
         }
+    }
+
+    /// The best ready ExecutableTask, if the heap has any (one relaxed load if not).
+    fn pop_ready_heap(&self) -> Option<Notified> {
+        if !self.shared.dispatch.has_ready() {
+            return None;
+        }
+        let mut doomed = Vec::new();
+        let task = self.shared.dispatch.pop(&mut doomed);
+        crate::graph::cancel_doomed(doomed);
+        task
     }
 
     fn steal_work(&self) -> Option<Notified> {
@@ -175,6 +181,9 @@ impl WorkerCore {
                 Steal::Success(task) => return Some(task),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
+            }
+            if let Some(task) = self.pop_ready_heap() {
+                return Some(task);
             }
             if !retry {
                 return None;
