@@ -8,6 +8,10 @@
 //!   shutdown) — as `Cancelled` from `Drop`.
 //! - A task that never started reports nothing: the graph already knows why (it was
 //!   cancelled or a dependency failed before it could start).
+//! - The runner holds no reference to its runtime (one shared counter less to touch
+//!   per task): it reports through the thread's current runtime, checked to be its
+//!   own. Polls and cancellations run on that runtime's workers; only a drop during
+//!   runtime shutdown happens elsewhere, and then there is nobody left to tell.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,7 +24,6 @@ use taskweave_scheduler::{FailureReason, TaskId};
 use super::body::TaskBody;
 use super::handle::TaskError;
 use super::retry::{RetryOn, RetryPolicy};
-use crate::runtime::Handle;
 use crate::time::Sleep;
 
 enum Phase<A> {
@@ -35,7 +38,8 @@ enum Phase<A> {
 /// The runnable form of an ExecutableTask.
 pub(crate) struct Executable<B: TaskBody> {
     id: TaskId,
-    handle: Handle,
+    /// The address of the runtime's shared state: an identity, never dereferenced.
+    runtime: usize,
     body: B,
     timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
@@ -49,14 +53,14 @@ pub(crate) struct Executable<B: TaskBody> {
 impl<B: TaskBody> Executable<B> {
     pub(crate) fn new(
         id: TaskId,
-        handle: Handle,
+        runtime: usize,
         body: B,
         timeout: Option<Duration>,
         retry: Option<RetryPolicy>,
     ) -> Self {
         Executable {
             id,
-            handle,
+            runtime,
             body,
             timeout,
             retry,
@@ -69,7 +73,9 @@ impl<B: TaskBody> Executable<B> {
 
     fn report(&mut self, outcome: Result<(), FailureReason>) {
         self.reported = true;
-        self.handle.complete_executable(self.id, outcome);
+        crate::runtime::with_runtime_at(self.runtime, |handle| {
+            handle.complete_executable(self.id, outcome)
+        });
     }
 
     /// Decides what a failed attempt leads to: a retry (returns `None`) or the final
@@ -178,9 +184,7 @@ impl<B: TaskBody> Future for Executable<B> {
 impl<B: TaskBody> Drop for Executable<B> {
     fn drop(&mut self) {
         if self.started && !self.reported {
-            self.reported = true;
-            self.handle
-                .complete_executable(self.id, Err(FailureReason::Cancelled));
+            self.report(Err(FailureReason::Cancelled));
         }
     }
 }

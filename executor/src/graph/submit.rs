@@ -171,7 +171,7 @@ fn prepare<B: TaskBody>(
         retry,
         body,
     } = task;
-    let runner = Executable::new(spec.id, handle.clone(), body, timeout, retry);
+    let runner = Executable::new(spec.id, handle.identity(), body, timeout, retry);
     let scheduler = ExecSchedule {
         shared: handle.shared.clone(),
         priority: spec.priority,

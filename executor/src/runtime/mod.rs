@@ -263,6 +263,16 @@ pub(crate) fn current_time_driver() -> Arc<crate::time::Driver> {
         .unwrap_or_else(|| global_handle().shared.time.clone())
 }
 
+/// Runs `f` with the current runtime if it is the one whose identity is `runtime`
+/// (see `Handle::identity`); otherwise does nothing.
+pub(crate) fn with_runtime_at(runtime: usize, f: impl FnOnce(&Handle)) {
+    context::with_current(|h| {
+        if let Some(h) = h.filter(|h| h.identity() == runtime) {
+            f(h);
+        }
+    });
+}
+
 /// The current runtime's handle, or the process-wide default runtime's.
 pub(crate) fn current_or_global() -> Handle {
     context::with_current(|h| h.cloned()).unwrap_or_else(|| global_handle().clone())
