@@ -58,8 +58,9 @@ pub(crate) struct Dispatch {
     limits: super::MachineLimits,
 }
 
-/// Tasks to cancel once the lock is released.
-pub(crate) type Doomed = Vec<Notified>;
+/// Tasks to cancel once the lock is released, each with the root cause when a
+/// dependency's failure dooms it (`None`: cancelled itself, or shutdown).
+pub(crate) type Doomed = Vec<(Notified, Option<TaskId>)>;
 
 impl Dispatch {
     pub(crate) fn new(max_finished_records: usize, limits: super::MachineLimits) -> Dispatch {
@@ -109,9 +110,9 @@ impl Dispatch {
         for (spec, task) in specs.iter().zip(tasks) {
             inner.pending.insert(spec.id, Pending::Waiting(task));
         }
-        for (id, _root) in failed {
+        for (id, root) in failed {
             if let Some(Pending::Waiting(task)) = inner.pending.remove(&id) {
-                doomed.push(task);
+                doomed.push((task, Some(root)));
             }
         }
         let released = ready.len();
@@ -139,7 +140,7 @@ impl Dispatch {
                         break Some(task);
                     }
                     // Cancelled while queued (the graph already failed it).
-                    doomed.push(task);
+                    doomed.push((task, None));
                 }
             }
         };
@@ -162,13 +163,14 @@ impl Dispatch {
     }
 
     /// Records the end of a started task and releases or dooms its dependents.
-    /// Returns how many became ready.
+    /// Returns how many became ready, or `None` if the graph refused the completion
+    /// (the task was already finished: a cancel won the race).
     pub(crate) fn complete(
         &self,
         id: TaskId,
         outcome: Result<(), FailureReason>,
         doomed: &mut Doomed,
-    ) -> usize {
+    ) -> Option<usize> {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         let inner = &mut *inner;
@@ -177,12 +179,12 @@ impl Dispatch {
         if inner.graph.complete_into(id, outcome, &mut done).is_err() {
             // Already finished (a cancel raced the end): nothing to release.
             inner.scratch = done;
-            return 0;
+            return None;
         }
         let released = inner.apply(&done, now, doomed);
         inner.scratch = done;
         self.ready_len.store(inner.ready.len(), Relaxed);
-        released
+        Some(released)
     }
 
     /// Cancels a task that has not started. Returns `Ok(true)` if it was cancelled
@@ -203,9 +205,9 @@ impl Dispatch {
         }
         let done = inner.graph.cancel(id).map_err(|_| inner.graph.state(id))?;
         match inner.pending.remove(&id) {
-            Some(Pending::Waiting(task)) => doomed.push(task),
+            Some(Pending::Waiting(task)) => doomed.push((task, None)),
             Some(Pending::Queued(entry)) => match inner.ready.remove(entry) {
-                Some(Item::Start(_, task) | Item::Wake(task)) => doomed.push(task),
+                Some(Item::Start(_, task) | Item::Wake(task)) => doomed.push((task, None)),
                 None => {}
             },
             None => {}
@@ -254,7 +256,7 @@ impl Inner {
             return;
         };
         if self.closed {
-            doomed.push(task);
+            doomed.push((task, None));
             return;
         }
         let key = self
@@ -268,9 +270,9 @@ impl Inner {
     /// Applies a completion: releases the ready, dooms the failed. Returns how many
     /// were released.
     fn apply(&mut self, done: &Completion, now: Instant, doomed: &mut Doomed) -> usize {
-        for &(id, _root) in &done.failed {
+        for &(id, root) in &done.failed {
             if let Some(Pending::Waiting(task)) = self.pending.remove(&id) {
-                doomed.push(task);
+                doomed.push((task, Some(root)));
             }
         }
         for &id in &done.ready {

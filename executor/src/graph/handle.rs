@@ -97,7 +97,16 @@ impl<T> TaskHandle<T> {
         let mut doomed = Vec::new();
         match self.handle.shared.dispatch.cancel(self.id, &mut doomed) {
             Ok(true) => {}
-            Ok(false) => self.join.abort(),
+            Ok(false) => {
+                // Running (or popped and about to run). Record the cancellation in the
+                // graph now — the runner may be dropped before its first poll and then
+                // could not report — and stop the future. If the runner finishes first,
+                // the graph refuses this and the task's own result stands; if this
+                // comes first, the runner's report is refused and it yields Cancelled.
+                self.join.abort();
+                self.handle
+                    .complete_executable(self.id, Err(FailureReason::Cancelled));
+            }
             Err(_) => {} // finished already, or forgotten
         }
         crate::graph::cancel_doomed(doomed);
@@ -120,7 +129,10 @@ impl<T> Future for TaskHandle<T> {
                 // The runner catches the task's panics; this is a panicking destructor.
                 Err(TaskError::Panicked(join_error.to_string()))
             }
-            Err(_cancelled) => Err(self.why_cancelled()),
+            Err(cancelled) => Err(match cancelled.cancel_cause() {
+                Some(root) => TaskError::DependencyFailed(TaskId::new(root)),
+                None => self.why_cancelled(),
+            }),
         })
     }
 }

@@ -39,18 +39,28 @@ pub(crate) use submit::MachineLimits;
 /// Cancels never-started tasks (outside any lock): their futures are dropped unpolled
 /// and their handles resolve.
 pub(crate) fn cancel_doomed(doomed: dispatch::Doomed) {
-    for task in doomed {
-        task.cancel();
+    for (task, root) in doomed {
+        // The root cause travels with the cancellation, so the TaskHandle can report
+        // `DependencyFailed(root)` even after the graph forgot the record.
+        task.cancel(root.map(TaskId::as_u64));
     }
 }
 
 impl crate::runtime::Handle {
     /// Reports a started ExecutableTask's end to the graph and wakes workers for what
-    /// it released.
-    pub(crate) fn complete_executable(&self, id: TaskId, outcome: Result<(), FailureReason>) {
+    /// it released. Returns false if the graph refused it (already finished: a
+    /// cancellation won).
+    pub(crate) fn complete_executable(
+        &self,
+        id: TaskId,
+        outcome: Result<(), FailureReason>,
+    ) -> bool {
         let mut doomed = Vec::new();
         let released = self.shared.dispatch.complete(id, outcome, &mut doomed);
-        self.shared.notify_ready_heap(released);
+        if let Some(released) = released {
+            self.shared.notify_ready_heap(released);
+        }
         cancel_doomed(doomed);
+        released.is_some()
     }
 }

@@ -71,11 +71,14 @@ impl<B: TaskBody> Executable<B> {
         }
     }
 
-    fn report(&mut self, outcome: Result<(), FailureReason>) {
+    /// Tells the graph how the task ended. False if the graph refused because the
+    /// task was cancelled first (then the cancellation is the task's result).
+    fn report(&mut self, outcome: Result<(), FailureReason>) -> bool {
         self.reported = true;
         crate::runtime::with_runtime_at(self.runtime, |handle| {
             handle.complete_executable(self.id, outcome)
-        });
+        })
+        .unwrap_or(true)
     }
 
     /// Decides what a failed attempt leads to: a retry (returns `None`) or the final
@@ -154,7 +157,11 @@ impl<B: TaskBody> Future for Executable<B> {
                     let error = match polled {
                         Ok(Poll::Ready(Ok(value))) => {
                             this.phase = Phase::Idle;
-                            this.report(Ok(()));
+                            if !this.report(Ok(())) {
+                                // `TaskHandle::cancel` won the race: stay consistent with
+                                // the graph, whose dependents were already doomed.
+                                return Poll::Ready(Err(TaskError::Cancelled));
+                            }
                             return Poll::Ready(Ok(value));
                         }
                         Ok(Poll::Ready(Err(e))) => TaskError::Failed(e),

@@ -264,13 +264,9 @@ pub(crate) fn current_time_driver() -> Arc<crate::time::Driver> {
 }
 
 /// Runs `f` with the current runtime if it is the one whose identity is `runtime`
-/// (see `Handle::identity`); otherwise does nothing.
-pub(crate) fn with_runtime_at(runtime: usize, f: impl FnOnce(&Handle)) {
-    context::with_current(|h| {
-        if let Some(h) = h.filter(|h| h.identity() == runtime) {
-            f(h);
-        }
-    });
+/// (see `Handle::identity`); otherwise does nothing and returns `None`.
+pub(crate) fn with_runtime_at<R>(runtime: usize, f: impl FnOnce(&Handle) -> R) -> Option<R> {
+    context::with_current(|h| h.filter(|h| h.identity() == runtime).map(f))
 }
 
 /// The current runtime's handle, or the process-wide default runtime's.

@@ -29,6 +29,10 @@ pub(crate) struct Header {
     pub(crate) id: Id,
     /// Where the task sits in the owned-task list; written once before it is shared.
     pub(crate) owned_key: UnsafeCell<usize>,
+    /// Why the runtime cancelled a never-run task (for ExecutableTasks: the root
+    /// cause's id); written by the holder of its only `Notified` just before the
+    /// cancelling run, read by that run.
+    pub(crate) cancel_cause: UnsafeCell<Option<u64>>,
 }
 
 // SAFETY: the header's mutable parts are atomics or written before the task is shared
@@ -89,6 +93,7 @@ impl<F: Future, S: Schedule> Cell<F, S> {
                 vtable: crate::task::harness::vtable::<F, S>(),
                 id,
                 owned_key: UnsafeCell::new(usize::MAX),
+                cancel_cause: UnsafeCell::new(None),
             },
             core: Core {
                 scheduler,

@@ -19,6 +19,8 @@ use super::Id;
 pub struct JoinError {
     id: Id,
     repr: Repr,
+    /// For cancellations by the runtime: why (see `Notified::cancel`).
+    cause: Option<u64>,
 }
 
 enum Repr {
@@ -34,10 +36,11 @@ struct PanicPayload(Box<dyn Any + Send + 'static>);
 unsafe impl Sync for PanicPayload {}
 
 impl JoinError {
-    pub(crate) fn cancelled(id: Id) -> JoinError {
+    pub(crate) fn cancelled_with(id: Id, cause: Option<u64>) -> JoinError {
         JoinError {
             id,
             repr: Repr::Cancelled,
+            cause,
         }
     }
 
@@ -45,7 +48,13 @@ impl JoinError {
         JoinError {
             id,
             repr: Repr::Panic(PanicPayload(payload)),
+            cause: None,
         }
+    }
+
+    /// The runtime's reason for cancelling a task that never ran, if it gave one.
+    pub(crate) fn cancel_cause(&self) -> Option<u64> {
+        self.cause
     }
 
     /// True if the task was cancelled (aborted or its runtime shut down).

@@ -118,8 +118,10 @@ fn drop_stage<F: Future, S: Schedule>(cell: &Cell<F, S>) -> Result<(), Box<dyn A
 /// The caller holds RUNNING and one reference, both handed over.
 unsafe fn cancel_and_complete<F: Future, S: Schedule>(cell: &Cell<F, S>, ptr: NonNull<Header>) {
     let id = cell.header.id;
+    // SAFETY: we hold RUNNING; the cause is only written before a cancelling run.
+    let cause = cell.header.cancel_cause.with(|c| unsafe { *c });
     let output = match drop_stage(cell) {
-        Ok(()) => Err(JoinError::cancelled(id)),
+        Ok(()) => Err(JoinError::cancelled_with(id, cause)),
         Err(payload) => Err(JoinError::panic(id, payload)),
     };
     // SAFETY: we hold RUNNING.

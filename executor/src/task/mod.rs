@@ -159,8 +159,15 @@ impl Notified {
     }
 
     /// Cancels a task that never ran: its future is dropped unpolled (on this thread)
-    /// and its JoinHandle resolves as cancelled.
-    pub(crate) fn cancel(self) {
+    /// and its JoinHandle resolves as cancelled, carrying `cause` (see
+    /// [`JoinError::cancel_cause`]).
+    pub(crate) fn cancel(self, cause: Option<u64>) {
+        // SAFETY: the task never ran and we hold its only Notified: nobody else reads
+        // or writes the cause until the cancellation below completes the task.
+        self.raw
+            .header()
+            .cancel_cause
+            .with_mut(|c| unsafe { *c = cause });
         // Idle and notified (we hold its Notified): this only sets CANCELLED, and
         // running the Notified then drops the future instead of polling it.
         let must_schedule = self.raw.state().transition_to_notified_and_cancel();
