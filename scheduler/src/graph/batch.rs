@@ -8,7 +8,10 @@
 //!    slot (an edge inside the batch), a live task (an external edge to wait for), a
 //!    succeeded task (satisfied), a failed task (the newcomer fails), or unknown (error).
 //! 3. Kahn's algorithm over the in-batch edges gives a topological order; leftovers mean
-//!    a cycle, which is traced through the leftovers' dependencies and reported.
+//!    a cycle, which is traced through the leftovers' dependencies and reported. Fast
+//!    path: if every in-batch dependency comes earlier in the batch (batches built in
+//!    topological order, the common case), batch order is already topological and
+//!    this step is skipped.
 //! 4. Ranks in reverse topological order; failure roots pushed forward in topological
 //!    order.
 //! 5. Commit: states, counters and successor lists. Any error in steps 1-3 first undoes
@@ -96,6 +99,7 @@ impl DependencyGraph {
         sc.slots.clear();
 
         // 1. Reserve ids and slots.
+        self.entries.reserve(n);
         for (i, spec) in specs.iter().enumerate() {
             if let Err(reason) = spec.validate() {
                 self.unreserve(specs, sc);
@@ -128,6 +132,9 @@ impl DependencyGraph {
         reset(&mut sc.fail_root, n, None);
         reset(&mut sc.in_degree, n, 0);
         reset(&mut sc.external_count, n, 0);
+        // Whether every in-batch edge points forward in batch order (batch order is then
+        // a topological order: no cycle, and no need for Kahn's algorithm).
+        let mut forward = true;
         for (i, spec) in specs.iter().enumerate() {
             for &dep in &spec.dependencies {
                 if dep == spec.id {
@@ -137,6 +144,7 @@ impl DependencyGraph {
                 match self.entries.get(&dep) {
                     Some(Entry::Live(slot)) => match self.slots[*slot as usize].state {
                         SlotState::Pending(j) => {
+                            forward &= (j as usize) < i;
                             sc.edges.push((j, i as u32));
                             sc.in_degree[i] += 1;
                         }
@@ -160,52 +168,49 @@ impl DependencyGraph {
             }
         }
 
-        // 3. Topological order (Kahn) over in-batch edges.
-        build_csr(
-            n,
-            &sc.edges,
-            &mut sc.succ_start,
-            &mut sc.succ,
-            &mut sc.cursor,
-        );
-        sc.pending.clear();
-        sc.pending.extend_from_slice(&sc.in_degree);
-        sc.order.clear();
-        sc.order
-            .extend((0..n as u32).filter(|&i| sc.pending[i as usize] == 0));
-        let mut head = 0;
-        while head < sc.order.len() {
-            let i = sc.order[head] as usize;
-            head += 1;
-            for k in sc.succ_start[i]..sc.succ_start[i + 1] {
-                let j = sc.succ[k as usize] as usize;
-                sc.pending[j] -= 1;
-                if sc.pending[j] == 0 {
-                    sc.order.push(j as u32);
+        reset(&mut sc.rank, n, Duration::ZERO);
+        if forward {
+            // 3-4 (fast path). `edges` is grouped by dependent in increasing batch order
+            // and every dependency comes earlier, so walking it backwards finishes each
+            // task's successors before the task itself.
+            let mut k = sc.edges.len();
+            for i in (0..n).rev() {
+                sc.rank[i] = sc.rank[i].saturating_add(specs[i].estimated_duration);
+                while k > 0 && sc.edges[k - 1].1 as usize == i {
+                    k -= 1;
+                    let j = sc.edges[k].0 as usize;
+                    sc.rank[j] = sc.rank[j].max(sc.rank[i]);
                 }
             }
-        }
-        if sc.order.len() < n {
-            let cycle = self.trace_cycle(specs, &sc.pending);
-            self.unreserve(specs, sc);
-            return Err(GraphError::Cycle(cycle));
-        }
-
-        // 4. Ranks (reverse topological order) and failure roots (topological order).
-        reset(&mut sc.rank, n, Duration::ZERO);
-        for &i in sc.order.iter().rev() {
-            let i = i as usize;
-            let longest_after = (sc.succ_start[i]..sc.succ_start[i + 1])
-                .map(|k| sc.rank[sc.succ[k as usize] as usize])
-                .max()
-                .unwrap_or(Duration::ZERO);
-            sc.rank[i] = specs[i].estimated_duration.saturating_add(longest_after);
-        }
-        for &i in &sc.order {
-            let i = i as usize;
-            if let Some(root) = sc.fail_root[i] {
-                for k in sc.succ_start[i]..sc.succ_start[i + 1] {
-                    sc.fail_root[sc.succ[k as usize] as usize].get_or_insert(root);
+            // `rank[j]` held the longest successor rank until `j`'s own turn added its
+            // estimate above. Failure roots flow forward the same way.
+            for &(j, i) in &sc.edges {
+                if let Some(root) = sc.fail_root[j as usize] {
+                    sc.fail_root[i as usize].get_or_insert(root);
+                }
+            }
+        } else {
+            self.order_batch(n, sc);
+            if sc.order.len() < n {
+                let cycle = self.trace_cycle(specs, &sc.pending);
+                self.unreserve(specs, sc);
+                return Err(GraphError::Cycle(cycle));
+            }
+            // 4. Ranks (reverse topological order), failure roots (topological order).
+            for &i in sc.order.iter().rev() {
+                let i = i as usize;
+                let longest_after = (sc.succ_start[i]..sc.succ_start[i + 1])
+                    .map(|k| sc.rank[sc.succ[k as usize] as usize])
+                    .max()
+                    .unwrap_or(Duration::ZERO);
+                sc.rank[i] = specs[i].estimated_duration.saturating_add(longest_after);
+            }
+            for &i in &sc.order {
+                let i = i as usize;
+                if let Some(root) = sc.fail_root[i] {
+                    for k in sc.succ_start[i]..sc.succ_start[i + 1] {
+                        sc.fail_root[sc.succ[k as usize] as usize].get_or_insert(root);
+                    }
                 }
             }
         }
@@ -258,6 +263,35 @@ impl DependencyGraph {
             }
         }
         Ok(outcome)
+    }
+
+    /// Step 3, Kahn's algorithm over the in-batch edges: fills `order` (complete unless
+    /// there is a cycle, whose tasks keep `pending > 0`) and the successor CSR.
+    fn order_batch(&self, n: usize, sc: &mut Scratch) {
+        build_csr(
+            n,
+            &sc.edges,
+            &mut sc.succ_start,
+            &mut sc.succ,
+            &mut sc.cursor,
+        );
+        sc.pending.clear();
+        sc.pending.extend_from_slice(&sc.in_degree);
+        sc.order.clear();
+        sc.order
+            .extend((0..n as u32).filter(|&i| sc.pending[i as usize] == 0));
+        let mut head = 0;
+        while head < sc.order.len() {
+            let i = sc.order[head] as usize;
+            head += 1;
+            for k in sc.succ_start[i]..sc.succ_start[i + 1] {
+                let j = sc.succ[k as usize] as usize;
+                sc.pending[j] -= 1;
+                if sc.pending[j] == 0 {
+                    sc.order.push(j as u32);
+                }
+            }
+        }
     }
 
     /// Undoes step 1 for the tasks reserved so far.

@@ -142,7 +142,7 @@ enum Entry {
 }
 
 /// A reference from a task to one of its dependents.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct SuccRef {
     slot: u32,
     generation: u32,
@@ -158,6 +158,39 @@ enum SlotState {
     Running,
 }
 
+/// A task's dependents: the first two inline (most tasks have at most two), the rest in
+/// a vector whose capacity stays with the slot for its next occupant.
+#[derive(Debug, Default)]
+struct Successors {
+    inline: [SuccRef; 2],
+    inline_len: u8,
+    spill: Vec<SuccRef>,
+}
+
+impl Successors {
+    fn push(&mut self, r: SuccRef) {
+        if let Some(free) = self.inline.get_mut(usize::from(self.inline_len)) {
+            *free = r;
+            self.inline_len += 1;
+        } else {
+            self.spill.push(r);
+        }
+    }
+}
+
+/// Successors taken out of a freed slot.
+struct Taken {
+    inline: [SuccRef; 2],
+    inline_len: u8,
+    spill: Vec<SuccRef>,
+}
+
+impl Taken {
+    fn inline(&self) -> &[SuccRef] {
+        &self.inline[..usize::from(self.inline_len)]
+    }
+}
+
 #[derive(Debug)]
 struct Slot {
     generation: u32,
@@ -166,7 +199,7 @@ struct Slot {
     priority: Priority,
     deadline: Option<Instant>,
     rank: Duration,
-    successors: Vec<SuccRef>,
+    successors: Successors,
 }
 
 impl Slot {
@@ -178,7 +211,7 @@ impl Slot {
             priority: Priority::NORMAL,
             deadline: None,
             rank: Duration::ZERO,
-            successors: Vec::new(),
+            successors: Successors::default(),
         }
     }
 }
@@ -480,8 +513,8 @@ impl DependencyGraph {
     ) {
         match outcome {
             Ok(()) => {
-                let mut successors = self.release_slot(slot);
-                for r in successors.drain(..) {
+                let mut taken = self.release_slot(slot);
+                for &r in taken.inline().iter().chain(&taken.spill) {
                     let dependent = &mut self.slots[r.slot as usize];
                     if dependent.generation != r.generation {
                         continue; // failed or cancelled meanwhile
@@ -496,28 +529,28 @@ impl DependencyGraph {
                         debug_assert!(false, "a dependent of an unfinished task is waiting");
                     }
                 }
-                self.recycle_successors(slot, successors);
+                taken.spill.clear();
+                self.recycle_successors(slot, taken.spill);
             }
             Err(reason) => {
                 let root = reason.root_cause(id);
-                let successors = self.release_slot(slot);
-                self.fail_from(successors, slot, root, out);
+                let taken = self.release_slot(slot);
+                self.fail_from(taken, slot, root, out);
             }
         }
     }
 
     /// Fails, transitively, every still-waiting task reachable from `successors` (the
     /// successor list taken from `origin`), reporting each once with `root`.
-    fn fail_from(
-        &mut self,
-        mut successors: Vec<SuccRef>,
-        origin: u32,
-        root: TaskId,
-        out: &mut Completion,
-    ) {
+    fn fail_from(&mut self, taken: Taken, origin: u32, root: TaskId, out: &mut Completion) {
         let mut stack = std::mem::take(&mut self.doomed);
-        stack.extend(successors.drain(..));
-        self.recycle_successors(origin, successors);
+        let push_all = |stack: &mut Vec<SuccRef>, mut t: Taken| {
+            stack.extend_from_slice(t.inline());
+            stack.append(&mut t.spill);
+            t.spill
+        };
+        let spill = push_all(&mut stack, taken);
+        self.recycle_successors(origin, spill);
         while let Some(r) = stack.pop() {
             let dependent = &self.slots[r.slot as usize];
             if dependent.generation != r.generation {
@@ -528,29 +561,35 @@ impl DependencyGraph {
             self.entries
                 .insert(id, Entry::Failed(FailureReason::DependencyFailed(root)));
             out.failed.push((id, root));
-            let mut next = self.release_slot(r.slot);
-            stack.extend(next.drain(..));
-            self.recycle_successors(r.slot, next);
+            let next = self.release_slot(r.slot);
+            let spill = push_all(&mut stack, next);
+            self.recycle_successors(r.slot, spill);
         }
         self.doomed = stack;
     }
 
-    /// Frees a live slot (bumping its generation) and returns its successor list.
-    fn release_slot(&mut self, slot: u32) -> Vec<SuccRef> {
+    /// Frees a live slot (bumping its generation) and takes its successors out.
+    fn release_slot(&mut self, slot: u32) -> Taken {
         let s = &mut self.slots[slot as usize];
         s.generation = s.generation.wrapping_add(1);
         s.state = SlotState::Free;
         self.free.push(slot);
         self.live -= 1;
-        std::mem::take(&mut s.successors)
+        let taken = Taken {
+            inline: s.successors.inline,
+            inline_len: s.successors.inline_len,
+            spill: std::mem::take(&mut s.successors.spill),
+        };
+        s.successors.inline_len = 0;
+        taken
     }
 
-    /// Gives an emptied successor list back to a free slot for its next occupant.
-    fn recycle_successors(&mut self, slot: u32, list: Vec<SuccRef>) {
-        debug_assert!(list.is_empty());
+    /// Gives an emptied spill vector back to a free slot for its next occupant.
+    fn recycle_successors(&mut self, slot: u32, spill: Vec<SuccRef>) {
+        debug_assert!(spill.is_empty());
         let s = &mut self.slots[slot as usize];
-        if list.capacity() <= KEEP_SUCCESSOR_CAPACITY && s.successors.capacity() == 0 {
-            s.successors = list;
+        if spill.capacity() <= KEEP_SUCCESSOR_CAPACITY && s.successors.spill.capacity() == 0 {
+            s.successors.spill = spill;
         }
     }
 }

@@ -30,13 +30,14 @@
 //!   endless stream of same-level, higher-rank tasks.
 //!
 //! The popped task always has the maximum effective priority of all queued tasks.
-//! Bound on waiting: a task at level `p` facing a stream of tasks at level `q` that are
-//! popped as fast as they come (so level `q` does not age) waits at most
-//! `(q - p + 1) * aging_interval` — or `max_aging * aging_interval` if that is smaller
-//! — behind them, provided `q <= p + max_aging`. With the default `max_aging` of 128,
-//! `LOW` catches up with `HIGH` but never with `CRITICAL`; raise `max_aging` to 255 to
-//! bound every wait. `aging_interval == 0` or `max_aging == 0` disables aging and the
-//! guard; `boost_horizon == 0` or `max_boost == 0` disables the boost.
+//!
+//! Bound on waiting: once a task is the oldest of its level `p`, a stream of tasks at a
+//! level `q > p` that are popped as fast as they come (so level `q` does not age) keeps
+//! it waiting at most `min(q - p + 1, max_aging) * aging_interval`, provided
+//! `q <= p + max_aging`. With the default `max_aging` of 128, `LOW` catches up with
+//! `HIGH` (after 1.28 s) but never with `CRITICAL`; raise `max_aging` to 255 to bound
+//! every wait. `aging_interval == 0` or `max_aging == 0` disables aging and the guard;
+//! `boost_horizon == 0` or `max_boost == 0` disables the boost.
 //!
 //! # Structure (time-invariant keys)
 //! Nothing stored depends on `now`, so nothing is ever re-keyed. There are 256
@@ -48,147 +49,39 @@
 //!   starvation guard).
 //!
 //! plus a bitmap of non-empty levels and a slab owning the items. A task lives in the
-//! slab and in two of its level's structures; popping it through one leaves a stale
-//! entry in the other, recognised by its sequence number no longer matching the slab
-//! slot and dropped when it reaches the top or front (lazy deletion). A level whose
-//! stale entries outnumber twice its live ones plus 64 is compacted; an emptied level
-//! is cleared. `pop` looks at the tops of each non-empty level only: O(levels + log n).
+//! slab and in two of its level's structures; when it leaves through one, its entry in
+//! the other goes stale (its sequence number no longer matches the slab slot's) and is
+//! dropped once it reaches the top or front (lazy deletion). That cleanup runs at the
+//! end of every pop or removal, for the one level concerned, so `select` (and `peek`)
+//! only ever reads live tops: O(non-empty levels) to choose, plus O(log n) to pop.
+//! Per-heap counters of stale entries let the common case skip the staleness check
+//! entirely, and heap entries compare as one packed `u128` key. A level whose stale entries outnumber twice its live ones plus 64 is
+//! compacted; an emptied level is cleared.
+//!
+//! Times are stored as nanoseconds since an origin an hour before the queue was
+//! created (earlier instants count as the origin).
 //!
 //! # Invariants
 //! - A slab slot is live iff its `seq` is non-zero; every heap/queue entry whose `seq`
 //!   differs from its slot's is stale. Sequence numbers start at 1 and never repeat.
+//! - Between calls, every non-empty level's heap tops and arrival front are live, and
+//!   `stale_deadlines` / `stale_plain` count the stale entries in each heap.
 //! - Bit `p` of the bitmap is set iff level `p` has live tasks.
 //! - Arrival times are clamped to be non-decreasing in push order (a key older than the
 //!   previous push is treated as pushed at the previous push's time), so each level's
 //!   arrival-queue front is its oldest task.
 
+mod key;
+mod level;
 #[cfg(test)]
 mod tests;
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
+use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
-use crate::Priority;
-
-/// Scheduling key of a queued task.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use taskweave_scheduler::{Priority, ReadyKey};
-///
-/// let now = Instant::now();
-/// let key = ReadyKey::new(Priority::HIGH, now)
-///     .deadline(now + Duration::from_millis(20))
-///     .rank(Duration::from_millis(3));
-/// assert_eq!(key.deadline, Some(now + Duration::from_millis(20)));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReadyKey {
-    /// Base priority.
-    pub priority: Priority,
-    /// Optional deadline (boosts as it nears; overdue tasks go first).
-    pub deadline: Option<Instant>,
-    /// Critical-path rank: longest estimated remaining path to a sink (tie-break).
-    pub rank: Duration,
-    /// When the task was queued (aging); normally the `now` of the push.
-    pub enqueued_at: Instant,
-}
-
-impl ReadyKey {
-    /// A key with no deadline and zero rank.
-    pub fn new(priority: Priority, enqueued_at: Instant) -> Self {
-        ReadyKey {
-            priority,
-            deadline: None,
-            rank: Duration::ZERO,
-            enqueued_at,
-        }
-    }
-
-    /// Sets the deadline.
-    pub fn deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
-        self
-    }
-
-    /// Sets the critical-path rank.
-    pub fn rank(mut self, rank: Duration) -> Self {
-        self.rank = rank;
-        self
-    }
-}
-
-/// Tuning of the deadline boost and of aging; see the [module docs](self) for the
-/// formulas.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use taskweave_scheduler::ReadyQueueConfig;
-///
-/// let c = ReadyQueueConfig::default();
-/// assert_eq!(c.boost_horizon, Duration::from_millis(100));
-/// let now = Instant::now();
-/// assert_eq!(c.deadline_boost(now + Duration::from_millis(200), now), 0);
-/// assert_eq!(c.deadline_boost(now + Duration::from_millis(50), now), 32);
-/// assert_eq!(c.aging(Duration::from_millis(35)), 3);
-/// assert_eq!(c.aging(Duration::from_secs(60)), 128);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReadyQueueConfig {
-    /// How long before its deadline a task starts being boosted (default 100 ms).
-    pub boost_horizon: Duration,
-    /// Levels added at the deadline itself (default 64).
-    pub max_boost: u32,
-    /// Waiting time per level of aging (default 10 ms).
-    pub aging_interval: Duration,
-    /// Cap on aging levels; also where the starvation guard starts (default 128).
-    pub max_aging: u32,
-}
-
-impl Default for ReadyQueueConfig {
-    fn default() -> Self {
-        ReadyQueueConfig {
-            boost_horizon: Duration::from_millis(100),
-            max_boost: 64,
-            aging_interval: Duration::from_millis(10),
-            max_aging: 128,
-        }
-    }
-}
-
-impl ReadyQueueConfig {
-    /// Levels of deadline boost at `now` for a deadline not yet reached (a reached
-    /// deadline gives `max_boost`, but such a task is overdue and goes first anyway).
-    pub fn deadline_boost(&self, deadline: Instant, now: Instant) -> u32 {
-        let horizon = self.boost_horizon.as_nanos();
-        if horizon == 0 || self.max_boost == 0 {
-            return 0;
-        }
-        let left = deadline.saturating_duration_since(now).as_nanos();
-        if left >= horizon {
-            return 0;
-        }
-        (u128::from(self.max_boost) * (horizon - left) / horizon) as u32
-    }
-
-    /// Levels of aging after waiting `waited`.
-    pub fn aging(&self, waited: Duration) -> u32 {
-        let interval = self.aging_interval.as_nanos();
-        if interval == 0 || self.max_aging == 0 {
-            return 0;
-        }
-        let levels = waited.as_nanos() / interval;
-        levels.min(u128::from(self.max_aging)) as u32
-    }
-
-    /// Whether a level whose oldest task waited `waited` is starving (aging saturated).
-    pub fn is_starving(&self, waited: Duration) -> bool {
-        self.max_aging > 0
-            && !self.aging_interval.is_zero()
-            && waited.as_nanos() >= self.aging_interval.as_nanos() * u128::from(self.max_aging)
-    }
-}
+use key::Tuning;
+pub use key::{ReadyKey, ReadyQueueConfig};
+use level::{Arrival, DeadlineEntry, Level, PlainEntry, Slot, NO_DEADLINE};
 
 /// Names a queued entry, for [`ReadyQueue::remove`]. Stays unique: an id whose entry
 /// was popped or removed never names another entry.
@@ -200,7 +93,8 @@ pub struct EntryId {
 
 /// The ready heap: picks the next task by overdue deadline, effective priority
 /// (priority + deadline boost + aging, evaluated at the pop), critical-path rank and
-/// FIFO. Single-threaded; the executor wraps it in its own lock.
+/// FIFO. Single-threaded; the executor wraps it in its own lock. See the
+/// [module docs](self) for the exact rules.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -223,78 +117,18 @@ pub struct EntryId {
 #[derive(Debug)]
 pub struct ReadyQueue<T> {
     config: ReadyQueueConfig,
-    slab: Vec<SlabSlot<T>>,
+    /// `config` in nanoseconds.
+    tuning: Tuning,
+    /// Times are kept as nanoseconds since this instant (an hour before the queue was
+    /// made; earlier instants count as the origin itself).
+    origin: Instant,
+    slab: Vec<Slot<T>>,
     free: Vec<u32>,
     levels: Box<[Level]>,
     nonempty: [u64; 4],
     len: usize,
     next_seq: u64,
-    last_enqueued: Option<Instant>,
-}
-
-#[derive(Debug)]
-struct SlabSlot<T> {
-    /// 0 when free.
-    seq: u64,
-    rank: u64,
-    deadline: Option<Instant>,
-    level: u8,
-    item: Option<T>,
-}
-
-#[derive(Debug, Default)]
-struct Level {
-    deadlines: BinaryHeap<DeadlineEntry>,
-    plain: BinaryHeap<PlainEntry>,
-    arrivals: VecDeque<Arrival>,
-    live: usize,
-}
-
-/// Ordered so that the max-heap top is the earliest deadline, then the earliest push.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct DeadlineEntry {
-    deadline: Instant,
-    seq: u64,
-    slot: u32,
-}
-
-impl Ord for DeadlineEntry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
-    }
-}
-
-impl PartialOrd for DeadlineEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Ordered so that the max-heap top is the largest rank, then the earliest push.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct PlainEntry {
-    rank: u64,
-    seq: u64,
-    slot: u32,
-}
-
-impl Ord for PlainEntry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.rank, other.seq).cmp(&(other.rank, self.seq))
-    }
-}
-
-impl PartialOrd for PlainEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Arrival {
-    seq: u64,
-    slot: u32,
-    enqueued_at: Instant,
+    last_enqueued: u64,
 }
 
 /// A contender's standing; larger wins.
@@ -306,7 +140,7 @@ struct Score {
     fifo: Reverse<u64>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
     Deadline,
     Plain,
@@ -328,15 +162,18 @@ impl<T> ReadyQueue<T> {
 
     /// An empty queue with this tuning.
     pub fn with_config(config: ReadyQueueConfig) -> Self {
+        let now = Instant::now();
         ReadyQueue {
             config,
+            tuning: Tuning::new(&config),
+            origin: now.checked_sub(Duration::from_secs(3600)).unwrap_or(now),
             slab: Vec::new(),
             free: Vec::new(),
             levels: (0..256).map(|_| Level::default()).collect(),
             nonempty: [0; 4],
             len: 0,
             next_seq: 1,
-            last_enqueued: None,
+            last_enqueued: 0,
         }
     }
 
@@ -355,21 +192,23 @@ impl<T> ReadyQueue<T> {
         self.len == 0
     }
 
+    fn nanos(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
     /// Queues `item`. O(log n).
     pub fn push(&mut self, key: ReadyKey, item: T) -> EntryId {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let enqueued_at = match self.last_enqueued {
-            Some(last) if last > key.enqueued_at => last,
-            _ => key.enqueued_at,
-        };
-        self.last_enqueued = Some(enqueued_at);
+        let enqueued = self.nanos(key.enqueued_at).max(self.last_enqueued);
+        self.last_enqueued = enqueued;
         let level = key.priority.get();
         let rank = u64::try_from(key.rank.as_nanos()).unwrap_or(u64::MAX);
-        let filled = SlabSlot {
+        let deadline = key.deadline.map_or(NO_DEADLINE, |d| self.nanos(d));
+        let filled = Slot {
             seq,
             rank,
-            deadline: key.deadline,
+            deadline,
             level,
             item: Some(item),
         };
@@ -384,18 +223,16 @@ impl<T> ReadyQueue<T> {
             }
         };
         let lv = &mut self.levels[usize::from(level)];
-        match key.deadline {
-            Some(deadline) => lv.deadlines.push(DeadlineEntry {
-                deadline,
-                seq,
-                slot,
-            }),
-            None => lv.plain.push(PlainEntry { rank, seq, slot }),
+        if deadline == NO_DEADLINE {
+            lv.plain.push(PlainEntry::new(rank, seq, slot));
+        } else {
+            lv.deadlines
+                .push(DeadlineEntry::new(deadline, seq, rank, slot));
         }
         lv.arrivals.push_back(Arrival {
             seq,
+            enqueued,
             slot,
-            enqueued_at,
         });
         lv.live += 1;
         self.nonempty[usize::from(level) / 64] |= 1 << (level % 64);
@@ -404,7 +241,7 @@ impl<T> ReadyQueue<T> {
     }
 
     /// Takes out the task that should run at `now`, per the [module docs](self).
-    /// O(non-empty levels + log n) amortized.
+    /// O(non-empty levels + log n).
     pub fn pop(&mut self, now: Instant) -> Option<T> {
         let choice = self.select(now)?;
         let lv = &mut self.levels[choice.level];
@@ -413,24 +250,23 @@ impl<T> ReadyQueue<T> {
             Source::Plain => drop(lv.plain.pop()),
             Source::Oldest => drop(lv.arrivals.pop_front()),
         }
-        Some(self.take(choice.slot))
+        Some(self.take(choice.slot, Some(choice.source)))
     }
 
-    /// The task [`pop`](Self::pop) would return at `now`, left in place. Takes `&mut
-    /// self` to drop stale entries on the way.
-    pub fn peek(&mut self, now: Instant) -> Option<&T> {
+    /// The task [`pop`](Self::pop) would return at `now`, left in place.
+    pub fn peek(&self, now: Instant) -> Option<&T> {
         let choice = self.select(now)?;
         self.slab[choice.slot as usize].item.as_ref()
     }
 
-    /// Takes out a queued entry (e.g. a cancelled task) in O(1); its heap entries
-    /// become stale. `None` if it was already popped or removed.
+    /// Takes out a queued entry (e.g. a cancelled task); its heap entries become
+    /// stale. `None` if it was already popped or removed.
     pub fn remove(&mut self, id: EntryId) -> Option<T> {
         let slot = self.slab.get(id.slot as usize)?;
         if slot.seq != id.seq {
             return None;
         }
-        Some(self.take(id.slot))
+        Some(self.take(id.slot, None))
     }
 
     /// Removes everything.
@@ -444,24 +280,30 @@ impl<T> ReadyQueue<T> {
         self.len = 0;
     }
 
-    fn select(&mut self, now: Instant) -> Option<Choice> {
+    /// Picks the winner. Reads only the heap tops and arrival fronts, which are live.
+    fn select(&self, now: Instant) -> Option<Choice> {
         if self.len == 0 {
             return None;
         }
-        let cfg = self.config;
-        let mut overdue: Option<((Instant, u64), Choice)> = None;
+        let now = self.nanos(now);
+        let tuning = &self.tuning;
+        let mut overdue: Option<((u64, u64), Choice)> = None;
         let mut best: Option<(Score, Choice)> = None;
+        let mut consider = |score: Score, choice: Choice| {
+            if best.map_or(true, |(b, _)| score > b) {
+                best = Some((score, choice));
+            }
+        };
         for word in 0..4 {
             let mut bits = self.nonempty[word];
             while bits != 0 {
                 let level = word * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let lv = &mut self.levels[level];
-                lv.drop_stale_tops(&self.slab);
-                let earliest = lv.deadlines.peek().copied();
+                let lv = &self.levels[level];
+                let earliest = lv.deadlines.peek();
                 if let Some(d) = earliest {
-                    if d.deadline <= now {
-                        let key = (d.deadline, d.seq);
+                    if d.deadline() <= now {
+                        let key = (d.deadline(), d.seq());
                         if overdue.map_or(true, |(k, _)| key < k) {
                             let choice = Choice {
                                 level,
@@ -476,62 +318,82 @@ impl<T> ReadyQueue<T> {
                 if overdue.is_some() {
                     continue;
                 }
-                let oldest = *lv.arrivals.front().expect("a non-empty level");
-                let waited = now.saturating_duration_since(oldest.enqueued_at);
-                let starving = cfg.is_starving(waited);
-                let base = level as u32 + cfg.aging(waited);
-                let mut consider = |score: Score, source: Source, slot: u32| {
-                    if best.map_or(true, |(b, _)| score > b) {
-                        best = Some((
-                            score,
-                            Choice {
-                                level,
-                                source,
-                                slot,
-                            },
-                        ));
-                    }
-                };
+                let oldest = lv.arrivals.front().expect("a non-empty level");
+                let waited = now.saturating_sub(oldest.enqueued);
+                let base = level as u32 + tuning.aging(waited);
                 if let Some(d) = earliest {
                     let score = Score {
-                        effective: base + cfg.deadline_boost(d.deadline, now),
-                        starving: starving && d.seq == oldest.seq,
-                        rank: self.slab[d.slot as usize].rank,
-                        fifo: Reverse(d.seq),
+                        effective: base + tuning.boost(d.deadline() - now),
+                        // If it is the starving oldest, that contender (below) wins.
+                        starving: false,
+                        rank: d.rank,
+                        fifo: Reverse(d.seq()),
                     };
-                    consider(score, Source::Deadline, d.slot);
+                    let source = Source::Deadline;
+                    consider(
+                        score,
+                        Choice {
+                            level,
+                            source,
+                            slot: d.slot,
+                        },
+                    );
                 }
                 if let Some(n) = lv.plain.peek() {
                     let score = Score {
                         effective: base,
-                        starving: starving && n.seq == oldest.seq,
-                        rank: n.rank,
-                        fifo: Reverse(n.seq),
+                        starving: false,
+                        rank: n.rank(),
+                        fifo: Reverse(n.seq()),
                     };
-                    consider(score, Source::Plain, n.slot);
+                    let source = Source::Plain;
+                    consider(
+                        score,
+                        Choice {
+                            level,
+                            source,
+                            slot: n.slot,
+                        },
+                    );
                 }
-                if starving {
+                if waited >= tuning.starve_after {
                     let o = &self.slab[oldest.slot as usize];
-                    let boost = o.deadline.map_or(0, |d| cfg.deadline_boost(d, now));
+                    let boost = if o.deadline == NO_DEADLINE {
+                        0
+                    } else {
+                        tuning.boost(o.deadline - now) // not overdue: the earliest is not
+                    };
                     let score = Score {
                         effective: base + boost,
                         starving: true,
                         rank: o.rank,
                         fifo: Reverse(oldest.seq),
                     };
-                    consider(score, Source::Oldest, oldest.slot);
+                    let source = Source::Oldest;
+                    consider(
+                        score,
+                        Choice {
+                            level,
+                            source,
+                            slot: oldest.slot,
+                        },
+                    );
                 }
             }
         }
         overdue.map(|(_, c)| c).or(best.map(|(_, c)| c))
     }
 
-    /// Frees a live slab slot and returns its item, keeping the level bookkeeping.
-    fn take(&mut self, slot: u32) -> T {
+    /// Frees a live slab slot and returns its item. `via` is the structure whose entry
+    /// the caller already removed (`None` for [`remove`](Self::remove)); the task's
+    /// other entries become stale, and the level's tops are made live again.
+    fn take(&mut self, slot: u32, via: Option<Source>) -> T {
         let s = &mut self.slab[slot as usize];
+        let seq = s.seq;
         s.seq = 0;
         let item = s.item.take().expect("a live slot");
         let level = usize::from(s.level);
+        let has_deadline = s.deadline != NO_DEADLINE;
         self.free.push(slot);
         self.len -= 1;
         let lv = &mut self.levels[level];
@@ -540,52 +402,65 @@ impl<T> ReadyQueue<T> {
             lv.deadlines.clear();
             lv.plain.clear();
             lv.arrivals.clear();
+            lv.stale_deadlines = 0;
+            lv.stale_plain = 0;
             self.nonempty[level / 64] &= !(1 << (level % 64));
-        } else {
-            let entries = lv.deadlines.len() + lv.plain.len() + lv.arrivals.len();
-            if entries - 2 * lv.live > 2 * lv.live + 64 {
-                lv.compact(&self.slab);
+            return item;
+        }
+        if via != Some(Source::Deadline) && via != Some(Source::Plain) {
+            if has_deadline {
+                lv.stale_deadlines += 1;
+            } else {
+                lv.stale_plain += 1;
             }
         }
+        let entries = lv.deadlines.len() + lv.plain.len() + lv.arrivals.len();
+        if entries - 2 * lv.live > 2 * lv.live + 64 {
+            lv.compact(&self.slab);
+        } else {
+            lv.drop_stale_tops(&self.slab, seq, via == Some(Source::Oldest));
+        }
         item
+    }
+}
+
+#[cfg(test)]
+impl<T> ReadyQueue<T> {
+    /// Panics unless the structural invariants of the module docs hold.
+    fn check_invariants(&self) {
+        let live = |slot: u32, seq: u64| self.slab[slot as usize].seq == seq;
+        let mut total = 0;
+        for (level, lv) in self.levels.iter().enumerate() {
+            let bit = self.nonempty[level / 64] >> (level % 64) & 1 == 1;
+            assert_eq!(bit, lv.live > 0, "bitmap of level {level}");
+            total += lv.live;
+            if lv.live == 0 {
+                assert!(lv.deadlines.is_empty() && lv.plain.is_empty() && lv.arrivals.is_empty());
+                continue;
+            }
+            assert!(lv.deadlines.peek().map_or(true, |e| live(e.slot, e.seq())));
+            assert!(lv.plain.peek().map_or(true, |e| live(e.slot, e.seq())));
+            assert!(lv.arrivals.front().is_some_and(|e| live(e.slot, e.seq)));
+            let stale_d = lv
+                .deadlines
+                .iter()
+                .filter(|e| !live(e.slot, e.seq()))
+                .count();
+            let stale_p = lv.plain.iter().filter(|e| !live(e.slot, e.seq())).count();
+            assert_eq!((stale_d, stale_p), (lv.stale_deadlines, lv.stale_plain));
+            let live_arrivals = lv.arrivals.iter().filter(|e| live(e.slot, e.seq)).count();
+            assert_eq!(live_arrivals, lv.live);
+            assert_eq!(
+                lv.deadlines.len() + lv.plain.len() - stale_d - stale_p,
+                lv.live
+            );
+        }
+        assert_eq!(total, self.len);
     }
 }
 
 impl<T> Default for ReadyQueue<T> {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Level {
-    /// Pops stale entries off the heap tops and the arrival front.
-    fn drop_stale_tops<T>(&mut self, slab: &[SlabSlot<T>]) {
-        let live = |slot: u32, seq: u64| slab[slot as usize].seq == seq;
-        while let Some(e) = self.deadlines.peek() {
-            if live(e.slot, e.seq) {
-                break;
-            }
-            self.deadlines.pop();
-        }
-        while let Some(e) = self.plain.peek() {
-            if live(e.slot, e.seq) {
-                break;
-            }
-            self.plain.pop();
-        }
-        while let Some(e) = self.arrivals.front() {
-            if live(e.slot, e.seq) {
-                break;
-            }
-            self.arrivals.pop_front();
-        }
-    }
-
-    /// Drops every stale entry.
-    fn compact<T>(&mut self, slab: &[SlabSlot<T>]) {
-        let live = |slot: u32, seq: u64| slab[slot as usize].seq == seq;
-        self.deadlines.retain(|e| live(e.slot, e.seq));
-        self.plain.retain(|e| live(e.slot, e.seq));
-        self.arrivals.retain(|e| live(e.slot, e.seq));
     }
 }

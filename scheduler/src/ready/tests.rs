@@ -1,5 +1,5 @@
 use super::*;
-use crate::{Clock, FakeClock};
+use crate::{Clock, FakeClock, Priority};
 use proptest::prelude::*;
 
 fn ms(n: u64) -> Duration {
@@ -504,6 +504,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(q.len(), model.tasks.len());
+            q.check_invariants();
         }
         let now = clock.now();
         while let Some(expected) = model.pop(&cfg, now) {

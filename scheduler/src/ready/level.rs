@@ -1,0 +1,195 @@
+//! One priority level of the ready heap: its deadline heap, no-deadline heap and
+//! arrival queue, and the slab slot type they point into.
+//!
+//! Invariants (between calls into the queue):
+//! - Every entry names a slab slot and the `seq` of the task it was made for; it is
+//!   live iff the slot still holds that `seq`.
+//! - A non-empty level's heap tops and arrival front are live; `stale_deadlines` and
+//!   `stale_plain` count the stale entries inside each heap.
+//! - Arrivals are in push order with non-decreasing `enqueued` times.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Sentinel for "no deadline" in [`Slot::deadline`].
+pub(super) const NO_DEADLINE: u64 = u64::MAX;
+
+#[derive(Debug)]
+pub(super) struct Slot<T> {
+    /// 0 when free.
+    pub(super) seq: u64,
+    pub(super) rank: u64,
+    pub(super) deadline: u64,
+    pub(super) level: u8,
+    pub(super) item: Option<T>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Level {
+    pub(super) deadlines: BinaryHeap<DeadlineEntry>,
+    pub(super) plain: BinaryHeap<PlainEntry>,
+    pub(super) arrivals: VecDeque<Arrival>,
+    pub(super) live: usize,
+    /// Stale entries somewhere in `deadlines` / `plain` (tasks that left through the
+    /// arrival queue or `remove`); when zero, the heap tops need no check.
+    pub(super) stale_deadlines: usize,
+    pub(super) stale_plain: usize,
+}
+
+/// A heap entry: `hi` and `lo` form one `u128` key (compared in a single branch-free
+/// comparison, which makes `BinaryHeap` pops markedly faster than a tuple key), larger
+/// first; `lo` is always `!seq`, so that ties go to the earlier push.
+pub(super) trait Keyed {
+    fn key(&self) -> u128;
+}
+
+macro_rules! keyed_ord {
+    ($t:ty) => {
+        impl Keyed for $t {
+            #[inline]
+            fn key(&self) -> u128 {
+                u128::from(self.hi) << 64 | u128::from(self.lo)
+            }
+        }
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                self.key() == other.key()
+            }
+        }
+        impl Eq for $t {}
+        impl Ord for $t {
+            #[inline]
+            fn cmp(&self, other: &Self) -> Ordering {
+                self.key().cmp(&other.key())
+            }
+        }
+        impl PartialOrd for $t {
+            #[inline]
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+    };
+}
+
+/// Deadline-heap entry: the top is the earliest deadline, then the earliest push.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DeadlineEntry {
+    /// `!deadline`
+    pub(super) hi: u64,
+    /// `!seq`
+    pub(super) lo: u64,
+    pub(super) rank: u64,
+    pub(super) slot: u32,
+}
+
+impl DeadlineEntry {
+    pub(super) fn new(deadline: u64, seq: u64, rank: u64, slot: u32) -> Self {
+        DeadlineEntry {
+            hi: !deadline,
+            lo: !seq,
+            rank,
+            slot,
+        }
+    }
+
+    pub(super) fn deadline(&self) -> u64 {
+        !self.hi
+    }
+
+    pub(super) fn seq(&self) -> u64 {
+        !self.lo
+    }
+}
+
+keyed_ord!(DeadlineEntry);
+
+/// No-deadline-heap entry: the top is the largest rank, then the earliest push.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PlainEntry {
+    /// `rank`
+    pub(super) hi: u64,
+    /// `!seq`
+    pub(super) lo: u64,
+    pub(super) slot: u32,
+}
+
+impl PlainEntry {
+    pub(super) fn new(rank: u64, seq: u64, slot: u32) -> Self {
+        PlainEntry {
+            hi: rank,
+            lo: !seq,
+            slot,
+        }
+    }
+
+    pub(super) fn rank(&self) -> u64 {
+        self.hi
+    }
+
+    pub(super) fn seq(&self) -> u64 {
+        !self.lo
+    }
+}
+
+keyed_ord!(PlainEntry);
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Arrival {
+    pub(super) seq: u64,
+    pub(super) enqueued: u64,
+    pub(super) slot: u32,
+}
+
+impl Level {
+    /// Restores "heap tops and arrival front are live" after the task `gone` left
+    /// (`front_taken`: through the arrival queue, whose front it was). Checks a heap top
+    /// only while the heap holds stale entries, and the arrival front only if it was
+    /// `gone` (else it is unchanged, hence live).
+    pub(super) fn drop_stale_tops<T>(&mut self, slab: &[Slot<T>], gone: u64, front_taken: bool) {
+        let live = |slot: u32, seq: u64| slab[slot as usize].seq == seq;
+        while self.stale_deadlines > 0 {
+            match self.deadlines.peek() {
+                Some(e) if !live(e.slot, e.seq()) => {
+                    self.deadlines.pop();
+                    self.stale_deadlines -= 1;
+                }
+                _ => break,
+            }
+        }
+        while self.stale_plain > 0 {
+            match self.plain.peek() {
+                Some(e) if !live(e.slot, e.seq()) => {
+                    self.plain.pop();
+                    self.stale_plain -= 1;
+                }
+                _ => break,
+            }
+        }
+        let mut front_changed = front_taken;
+        if self.arrivals.front().is_some_and(|a| a.seq == gone) {
+            self.arrivals.pop_front();
+            front_changed = true;
+        }
+        while let Some(a) = self.arrivals.front().filter(|_| front_changed) {
+            if live(a.slot, a.seq) {
+                break;
+            }
+            self.arrivals.pop_front();
+        }
+    }
+
+    /// Drops every stale entry (touching a heap only if it has any).
+    pub(super) fn compact<T>(&mut self, slab: &[Slot<T>]) {
+        let live = |slot: u32, seq: u64| slab[slot as usize].seq == seq;
+        if self.stale_deadlines > 0 {
+            self.deadlines.retain(|e| live(e.slot, e.seq()));
+        }
+        if self.stale_plain > 0 {
+            self.plain.retain(|e| live(e.slot, e.seq()));
+        }
+        self.arrivals.retain(|e| live(e.slot, e.seq));
+        self.stale_deadlines = 0;
+        self.stale_plain = 0;
+    }
+}
