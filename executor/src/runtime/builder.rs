@@ -181,7 +181,7 @@ impl Builder {
             injector: queue::Injector::new(),
             remotes,
             idle: Idle::new(workers),
-            owned: OwnedTasks::new(workers * 4),
+            owned: OwnedTasks::new(workers * 16),
             dispatch: crate::graph::dispatch::Dispatch::new(
                 self.max_finished_task_records,
                 crate::graph::MachineLimits::detect(),

@@ -64,6 +64,12 @@ impl Idle {
     /// should be woken (rule 1). The caller must have published the work first.
     pub(crate) fn worker_to_notify(&self) -> Option<usize> {
         fence(SeqCst);
+        self.worker_to_notify_fenced()
+    }
+
+    /// [`worker_to_notify`](Self::worker_to_notify) for a caller that has just issued
+    /// a SeqCst fence after publishing its work.
+    pub(crate) fn worker_to_notify_fenced(&self) -> Option<usize> {
         if !self.should_notify(Counts(self.state.load(SeqCst))) {
             return None;
         }

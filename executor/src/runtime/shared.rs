@@ -68,7 +68,10 @@ impl Shared {
             self.drain_injector();
             return;
         }
-        self.notify_one();
+        // The fence above also orders our push before reading the idle counters.
+        if let Some(worker) = self.idle.worker_to_notify_fenced() {
+            self.remotes[worker].parker.unpark();
+        }
     }
 
     /// Drops every task in the injector (shutdown only).

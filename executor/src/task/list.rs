@@ -9,12 +9,16 @@
 //! first, then takes tasks out one at a time and cancels each outside the lock (a
 //! task's destructor may spawn, wake or drop other tasks).
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::Mutex;
 use crate::task::{OwnedTask, RawTask};
 
 /// All live tasks of one runtime.
 pub(crate) struct OwnedTasks {
-    shards: Box<[Mutex<Shard>]>,
+    /// Each shard on its own cache line: a spawner binding into one shard and a
+    /// worker releasing from its neighbour must not bounce a shared line.
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
     mask: usize,
 }
 
@@ -33,13 +37,13 @@ impl OwnedTasks {
         let count = min_shards.max(1).next_power_of_two();
         let shards = (0..count)
             .map(|_| {
-                Mutex::new(Shard {
+                CachePadded::new(Mutex::new(Shard {
                     slots: Vec::new(),
                     free: Vec::new(),
                     len: 0,
                     bound: 0,
                     closed: false,
-                })
+                }))
             })
             .collect();
         OwnedTasks {
