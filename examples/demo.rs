@@ -9,12 +9,16 @@
 //! 3. Fires 10,000 concurrent timers and shows a timeout cutting a slow task short.
 //! 4. Reads this crate's source files on the blocking pool and counts their lines.
 //! 5. Shows a panicking task and an aborted task not disturbing anything else.
-//! 6. Prints the per-worker metrics.
+//! 6. Runs a task graph: a word count over 64 generated documents (map tasks, then a
+//!    reduce that depends on all of them), one failing branch whose dependents are
+//!    skipped, and a retried flaky task.
+//! 7. Prints the per-worker metrics.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use taskweave::graph::{Backoff, ExecutableTask, Priority, RetryPolicy, TaskError, TaskGraph};
 use taskweave::runtime::Builder;
 use taskweave::time::{sleep, timeout};
 
@@ -42,6 +46,10 @@ fn main() -> std::io::Result<()> {
         .thread_name("demo-worker")
         .build()?;
     println!("taskweave demo on {workers} worker threads\n");
+    // Section 5 panics on purpose; keep its report to one line.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("   (expected) a task panicked: {info}")
+    }));
 
     rt.block_on(async {
         primes().await;
@@ -50,9 +58,10 @@ fn main() -> std::io::Result<()> {
         blocking_io().await;
         failures().await;
     });
+    task_graph(&rt);
 
     let m = rt.metrics();
-    println!("\n6. runtime metrics");
+    println!("\n7. runtime metrics");
     println!(
         "   tasks spawned: {}, still alive: {}",
         m.spawned_tasks_count(),
@@ -229,4 +238,95 @@ async fn failures() {
         panicked.expect_err("it panicked"),
         aborted.expect_err("it was aborted"),
     );
+}
+
+fn task_graph(rt: &taskweave::Runtime) {
+    const DOCS: usize = 64;
+    let words = ["weave", "task", "graph", "steal", "queue", "park", "wake"];
+    let counts = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+        &str,
+        usize,
+    >::new()));
+    let mut graph = TaskGraph::new(rt.handle());
+    let mut map_ids = Vec::new();
+    for d in 0..DOCS {
+        let counts = counts.clone();
+        let task = ExecutableTask::new(async move {
+            // A generated document: 1000 words picked by a small LCG seeded by d.
+            let mut x = d as u64 * 2_654_435_761 + 1;
+            let mut local = std::collections::BTreeMap::new();
+            for _ in 0..1000 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                *local
+                    .entry(words[(x >> 33) as usize % words.len()])
+                    .or_insert(0usize) += 1;
+            }
+            let mut all = counts.lock().expect("counts");
+            for (w, n) in local {
+                *all.entry(w).or_insert(0) += n;
+            }
+        })
+        .name(format!("map-{d}"))
+        .estimated_duration(Duration::from_micros(50));
+        map_ids.push(task.id());
+        graph.add(task).expect("valid task");
+    }
+    let reduce_counts = counts.clone();
+    let reduce = graph
+        .add(
+            ExecutableTask::new(async move {
+                reduce_counts
+                    .lock()
+                    .expect("counts")
+                    .values()
+                    .sum::<usize>()
+            })
+            .name("reduce")
+            .priority(Priority::HIGH)
+            .dependencies(map_ids.iter().copied()),
+        )
+        .expect("valid task");
+    let broken = ExecutableTask::try_new(async { Err::<(), _>("disk full") }).name("broken");
+    let broken_id = broken.id();
+    let broken = graph.add(broken).expect("valid task");
+    let skipped = graph
+        .add(
+            ExecutableTask::new(async { unreachable!("never runs") })
+                .name("after-broken")
+                .depends_on(broken_id),
+        )
+        .expect("valid task");
+    let tries = Arc::new(AtomicUsize::new(0));
+    let t = tries.clone();
+    let flaky = graph
+        .add(
+            ExecutableTask::from_factory(move || {
+                let attempt = t.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    if attempt < 3 {
+                        Err(format!("attempt {attempt} failed"))
+                    } else {
+                        Ok(attempt)
+                    }
+                }
+            })
+            .name("flaky")
+            .retry(RetryPolicy::new(
+                4,
+                Backoff::exponential(Duration::from_millis(1), Duration::from_millis(20), 0.5),
+            )),
+        )
+        .expect("valid task");
+    let tasks = graph.len();
+    graph.submit().expect("the graph is acyclic");
+    rt.block_on(async {
+        let total = reduce.await.expect("reduce ran");
+        assert_eq!(total, DOCS * 1000, "every word counted once");
+        let broken = broken.await.expect_err("it fails");
+        let skipped = skipped.await.expect_err("it is skipped");
+        assert!(matches!(skipped, TaskError::DependencyFailed(id) if id == broken_id));
+        let attempts = flaky.await.expect("third attempt succeeds");
+        println!("6. task graph: {tasks} tasks; reduce counted {total} words over {DOCS} map tasks: {:?}", counts.lock().expect("counts"));
+        println!("   broken -> {broken}; its dependent -> {skipped}; flaky succeeded on attempt {attempts}");
+    });
 }
