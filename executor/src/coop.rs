@@ -9,6 +9,7 @@
 use std::task::{Context, Poll};
 
 /// Units per task poll (tokio uses the same figure).
+#[cfg(not(taskweave_loom))]
 const BUDGET_PER_POLL: u8 = 128;
 
 #[cfg(not(taskweave_loom))]

@@ -81,12 +81,6 @@ mod imp {
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             MutexGuard(Some(self.0.lock().expect("loom mutex poisoned")))
         }
-        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            self.0.try_lock().ok().map(|g| MutexGuard(Some(g)))
-        }
-        pub(crate) fn into_inner(self) -> T {
-            self.0.into_inner().expect("loom mutex poisoned")
-        }
     }
 
     impl<T> std::ops::Deref for MutexGuard<'_, T> {

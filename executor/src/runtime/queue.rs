@@ -54,9 +54,6 @@ mod model {
         pub(crate) fn len(&self) -> usize {
             self.queue.lock().len()
         }
-        pub(crate) fn is_empty(&self) -> bool {
-            self.queue.lock().is_empty()
-        }
     }
 
     fn steal_batch<T>(from: &Mutex<VecDeque<T>>, dest: &Worker<T>) -> Steal<T> {

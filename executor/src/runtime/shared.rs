@@ -84,8 +84,8 @@ impl Shared {
     /// After `released` tasks entered the ready heap: a worker of this runtime takes
     /// the first one itself on its next tick, so only further ones need a helper;
     /// from any other thread, one sleeper is woken (idle.rs, rule 1).
-    pub(crate) fn notify_ready_heap(self: &Arc<Self>, released: usize) {
-        let on_own_worker = context::with_worker(|w| w.is_some_and(|w| w.belongs_to(self)));
+    pub(crate) fn notify_ready_heap(&self, released: usize) {
+        let on_own_worker = context::with_worker(|w| w.is_some_and(|w| w.serves(self)));
         if released > usize::from(on_own_worker) {
             self.notify_one();
         }

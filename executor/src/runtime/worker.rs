@@ -57,6 +57,11 @@ impl WorkerCore {
         Arc::ptr_eq(&self.shared, shared)
     }
 
+    /// True if this worker belongs to the runtime whose shared state is `shared`.
+    pub(crate) fn serves(&self, shared: &Shared) -> bool {
+        std::ptr::eq(&*self.shared, shared)
+    }
+
     /// Schedules a task spawned or woken by a task this worker is running: it takes
     /// the LIFO slot and runs next (message passing stays on one warm core); whatever
     /// held the slot moves to the back of the deque, where others may steal it.
