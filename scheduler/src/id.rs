@@ -112,7 +112,7 @@ impl fmt::Display for TaskId {
 /// like by a strong hash (the table's tag bits come from the mixed part). Not
 /// DoS-resistant: ids come from the program, not from the network.
 #[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -134,8 +134,7 @@ impl std::hash::Hasher for IdHasher {
 }
 
 /// A hash map keyed by [`TaskId`] with [`IdHasher`].
-pub(crate) type IdMap<V> =
-    std::collections::HashMap<TaskId, V, std::hash::BuildHasherDefault<IdHasher>>;
+pub type IdMap<V> = std::collections::HashMap<TaskId, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 #[cfg(test)]
 mod tests {

@@ -58,7 +58,7 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use dag::Dag;
 pub use error::{FailureReason, GraphError, SpecError, StateError};
 pub use graph::{BatchOutcome, Completion, DependencyGraph, TaskState};
-pub use id::TaskId;
+pub use id::{IdHasher, IdMap, TaskId};
 pub use ready::{EntryId, ReadyKey, ReadyQueue, ReadyQueueConfig};
 pub use sim::{sim_epoch, simulate, simulate_with_trace, Policy, ScheduledTask, SimReport};
 pub use spec::{Priority, ResourceRequirements, TaskSpec};

@@ -15,12 +15,11 @@
 //! - After `close`, nothing enters the heap: what would is dropped, and the runtime's
 //!   owned-task list cancels those tasks.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use taskweave_scheduler::{
-    BatchOutcome, Completion, DependencyGraph, EntryId, FailureReason, GraphError, ReadyKey,
+    BatchOutcome, Completion, DependencyGraph, EntryId, FailureReason, GraphError, IdMap, ReadyKey,
     ReadyQueue, TaskId, TaskSpec, TaskState,
 };
 
@@ -43,7 +42,7 @@ enum Pending {
 struct Inner {
     graph: DependencyGraph,
     ready: ReadyQueue<Item>,
-    pending: HashMap<TaskId, Pending>,
+    pending: IdMap<Pending>,
     /// Reused for completions (no allocation per completion).
     scratch: Completion,
     closed: bool,
@@ -68,7 +67,7 @@ impl Dispatch {
             inner: Mutex::new(Inner {
                 graph: DependencyGraph::new(),
                 ready: ReadyQueue::new(),
-                pending: HashMap::new(),
+                pending: IdMap::default(),
                 scratch: Completion::default(),
                 closed: false,
                 max_finished_records,
@@ -130,20 +129,7 @@ impl Dispatch {
         }
         let now = Instant::now();
         let mut inner = self.inner.lock();
-        let found = loop {
-            match inner.ready.pop(now) {
-                None => break None,
-                Some(Item::Wake(task)) => break Some(task),
-                Some(Item::Start(id, task)) => {
-                    inner.pending.remove(&id);
-                    if inner.graph.mark_running(id).is_ok() {
-                        break Some(task);
-                    }
-                    // Cancelled while queued (the graph already failed it).
-                    doomed.push((task, None));
-                }
-            }
-        };
+        let found = inner.pop_best(now, doomed);
         self.ready_len.store(inner.ready.len(), Relaxed);
         found
     }
@@ -164,12 +150,15 @@ impl Dispatch {
 
     /// Records the end of a started task and releases or dooms its dependents.
     /// Returns how many became ready, or `None` if the graph refused the completion
-    /// (the task was already finished: a cancel won the race).
+    /// (the task was already finished: a cancel won the race). With `next`, also
+    /// takes the best ready item under the same lock (for the completing worker to run
+    /// next, saving it a second trip through the lock).
     pub(crate) fn complete(
         &self,
         id: TaskId,
         outcome: Result<(), FailureReason>,
         doomed: &mut Doomed,
+        next: Option<&mut Option<Notified>>,
     ) -> Option<usize> {
         let now = Instant::now();
         let mut inner = self.inner.lock();
@@ -183,6 +172,9 @@ impl Dispatch {
         }
         let released = inner.apply(&done, now, doomed);
         inner.scratch = done;
+        if let Some(next) = next {
+            *next = inner.pop_best(now, doomed);
+        }
         self.ready_len.store(inner.ready.len(), Relaxed);
         Some(released)
     }
@@ -250,6 +242,23 @@ impl Dispatch {
 }
 
 impl Inner {
+    /// The best ready item at `now`; a `Start` item marks its task running.
+    fn pop_best(&mut self, now: Instant, doomed: &mut Doomed) -> Option<Notified> {
+        loop {
+            match self.ready.pop(now)? {
+                Item::Wake(task) => return Some(task),
+                Item::Start(id, task) => {
+                    self.pending.remove(&id);
+                    if self.graph.mark_running(id).is_ok() {
+                        return Some(task);
+                    }
+                    // Cancelled while queued (the graph already failed it).
+                    doomed.push((task, None));
+                }
+            }
+        }
+    }
+
     /// Moves a task whose dependencies all succeeded into the ready heap.
     fn release(&mut self, id: TaskId, now: Instant, doomed: &mut Doomed) {
         let Some(Pending::Waiting(task)) = self.pending.remove(&id) else {

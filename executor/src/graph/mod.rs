@@ -47,18 +47,31 @@ pub(crate) fn cancel_doomed(doomed: dispatch::Doomed) {
 }
 
 impl crate::runtime::Handle {
-    /// Reports a started ExecutableTask's end to the graph and wakes workers for what
-    /// it released. Returns false if the graph refused it (already finished: a
+    /// Reports a started ExecutableTask's end to the graph and gets what it released
+    /// running. Returns false if the graph refused it (already finished: a
     /// cancellation won).
+    ///
+    /// On one of this runtime's workers (where a task's end is normally reported), the
+    /// best ready task is taken in the same critical section and handed to the worker
+    /// to run next; only work beyond that wakes a sleeper.
     pub(crate) fn complete_executable(
         &self,
         id: TaskId,
         outcome: Result<(), FailureReason>,
     ) -> bool {
+        let shared = &self.shared;
         let mut doomed = Vec::new();
-        let released = self.shared.dispatch.complete(id, outcome, &mut doomed);
-        if let Some(released) = released {
-            self.shared.notify_ready_heap(released);
+        let on_worker = crate::runtime::on_worker_of(shared);
+        let mut next = None;
+        let released =
+            shared
+                .dispatch
+                .complete(id, outcome, &mut doomed, on_worker.then_some(&mut next));
+        if let Some(task) = next {
+            crate::runtime::run_next_on_this_worker(shared, task);
+        }
+        if released.is_some() && shared.dispatch.has_ready() {
+            shared.notify_one();
         }
         cancel_doomed(doomed);
         released.is_some()

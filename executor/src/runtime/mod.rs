@@ -263,6 +263,20 @@ pub(crate) fn current_time_driver() -> Arc<crate::time::Driver> {
         .unwrap_or_else(|| global_handle().shared.time.clone())
 }
 
+/// True on a worker thread of the runtime whose shared state is `shared`.
+pub(crate) fn on_worker_of(shared: &shared::Shared) -> bool {
+    context::with_worker(|w| w.is_some_and(|w| w.serves(shared)))
+}
+
+/// Hands `task`, just taken from the ready heap, to this worker to run next. The
+/// caller checked [`on_worker_of`]; elsewhere the task goes to the injector.
+pub(crate) fn run_next_on_this_worker(shared: &shared::Shared, task: crate::task::Notified) {
+    context::with_worker(|w| match w {
+        Some(w) if w.serves(shared) => w.run_ready_next(task),
+        _ => shared.push_remote(task),
+    });
+}
+
 /// Runs `f` with the current runtime if it is the one whose identity is `runtime`
 /// (see `Handle::identity`); otherwise does nothing and returns `None`.
 pub(crate) fn with_runtime_at<R>(runtime: usize, f: impl FnOnce(&Handle) -> R) -> Option<R> {

@@ -33,6 +33,9 @@ pub(crate) struct WorkerCore {
     local: Worker<Notified>,
     /// The next task to run, ahead of the deque; only this worker sees it.
     lifo_slot: std::cell::Cell<Option<Notified>>,
+    /// The ready-heap task this worker took while reporting a completion: it was the
+    /// best ready one then, so it runs next, before anything else.
+    ready_next: std::cell::Cell<Option<Notified>>,
     tick: std::cell::Cell<u32>,
     is_searching: std::cell::Cell<bool>,
     rng: std::cell::Cell<u32>,
@@ -45,6 +48,7 @@ impl WorkerCore {
             shared,
             local,
             lifo_slot: std::cell::Cell::new(None),
+            ready_next: std::cell::Cell::new(None),
             tick: std::cell::Cell::new(0),
             // Workers start awake and not searching (Idle::new counts them so).
             is_searching: std::cell::Cell::new(false),
@@ -67,6 +71,14 @@ impl WorkerCore {
     /// held the slot moves to the back of the deque, where others may steal it.
     pub(crate) fn schedule_local(&self, task: Notified) {
         if let Some(previous) = self.lifo_slot.replace(Some(task)) {
+            self.push_back(previous);
+        }
+    }
+
+    /// Runs `task`, taken from the ready heap by this worker, as its very next task.
+    pub(crate) fn run_ready_next(&self, task: Notified) {
+        if let Some(previous) = self.ready_next.replace(Some(task)) {
+            // Two hand-overs within one poll (rare): the older one queues locally.
             self.push_back(previous);
         }
     }
@@ -106,6 +118,7 @@ impl WorkerCore {
         // No longer this thread's worker: what dropping these tasks schedules goes to
         // the injector, which shutdown drains.
         drop(self.lifo_slot.take());
+        drop(self.ready_next.take());
         while let Some(task) = self.local.pop() {
             drop(task);
         }
@@ -120,6 +133,9 @@ impl WorkerCore {
     }
 
     fn next_task(&self) -> Option<Notified> {
+        if let Some(task) = self.ready_next.take() {
+            return Some(task);
+        }
         if let Some(task) = self.lifo_slot.take() {
             return Some(task);
         }
