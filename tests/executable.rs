@@ -998,3 +998,38 @@ fn cancel_racing_with_the_start_never_strands_dependents() {
         eprintln!("cancel race: task won {won}, cancelled {cancelled}");
     });
 }
+
+#[test]
+fn a_long_chain_of_hand_overs_does_not_starve_outside_tasks() {
+    watchdog("hand-over fairness", || {
+        let rt = runtime(1);
+        const CHAIN: usize = 5_000;
+        let progress = Arc::new(AtomicUsize::new(0));
+        let gate = WorkerGate::hold(&rt);
+        // A plain task from outside, queued before the chain can start.
+        let seen = progress.clone();
+        let outside = rt.spawn(async move { seen.load(SeqCst) });
+        let mut graph = TaskGraph::new(rt.handle());
+        let mut previous: Option<TaskId> = None;
+        let mut last = None;
+        for _ in 0..CHAIN {
+            let p = progress.clone();
+            let mut task = ExecutableTask::new(async move {
+                p.fetch_add(1, SeqCst);
+            });
+            if let Some(dep) = previous {
+                task = task.depends_on(dep);
+            }
+            previous = Some(task.id());
+            last = Some(graph.add(task).unwrap());
+        }
+        graph.submit().unwrap();
+        gate.release(&rt);
+        let chain_done_when_outside_ran = rt.block_on(outside).unwrap();
+        resolve(&rt, last.unwrap()).unwrap();
+        assert!(
+            chain_done_when_outside_ran < CHAIN,
+            "the outside task waited for the whole chain ({chain_done_when_outside_ran} tasks)"
+        );
+    });
+}

@@ -3,9 +3,11 @@
 //! Invariants:
 //! - Only the owning thread pushes to or pops from a worker's deque; thieves use its
 //!   `Stealer` and take from the front (FIFO), in batches.
-//! - Every `global_queue_interval` ticks the worker takes from the injector before its
-//!   own deque, so tasks from outside are not starved by a busy local deque. A task that
-//!   wakes itself goes to the back of the deque, behind the work already there.
+//! - Every `global_queue_interval` ticks the worker takes from the injector, then from
+//!   its own deque, before anything else (hand-overs, the LIFO slot, the ExecutableTask
+//!   ready heap), so neither outside tasks nor plain local tasks starve behind a busy
+//!   stream of other work. A task that wakes itself goes to the back of the deque,
+//!   behind the work already there.
 //! - A task spawned or woken by a running task takes the worker's LIFO slot and runs
 //!   right after it, at most `MAX_LIFO_POLLS_PER_TICK` times in a row; the slot is not
 //!   stealable, so whatever it displaces goes to the deque.
@@ -133,18 +135,23 @@ impl WorkerCore {
     }
 
     fn next_task(&self) -> Option<Notified> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % self.shared.config.global_queue_interval == 0 {
+            // Fairness: the injector, then this worker's deque, get a turn even while
+            // hand-overs and the ready heap keep this worker busy.
+            if let Some(task) = self.shared.steal_injector() {
+                return Some(task);
+            }
+            if let Some(task) = self.local.pop() {
+                return Some(task);
+            }
+        }
         if let Some(task) = self.ready_next.take() {
             return Some(task);
         }
         if let Some(task) = self.lifo_slot.take() {
             return Some(task);
-        }
-        let tick = self.tick.get().wrapping_add(1);
-        self.tick.set(tick);
-        if tick % self.shared.config.global_queue_interval == 0 {
-            if let Some(task) = self.shared.steal_injector() {
-                return Some(task);
-            }
         }
         if let Some(task) = self.pop_ready_heap() {
             return Some(task);
