@@ -57,7 +57,7 @@ pub mod spec;
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use dag::Dag;
 pub use error::{FailureReason, GraphError, SpecError, StateError};
-pub use graph::{BatchOutcome, Completion, DependencyGraph, TaskState};
+pub use graph::{BatchOutcome, Completion, DependencyGraph, Released, SlotRef, TaskState};
 pub use id::{IdHasher, IdMap, TaskId};
 pub use ready::{EntryId, ReadyKey, ReadyQueue, ReadyQueueConfig};
 pub use sim::{sim_epoch, simulate, simulate_with_trace, Policy, ScheduledTask, SimReport};

@@ -2,15 +2,17 @@
 //! the tasks not yet started, under one lock.
 //!
 //! Invariants (under `inner`'s lock):
-//! - Every submitted task that has not started is in `pending`: `Waiting(n)` while
-//!   the graph has it waiting for dependencies, `Queued(entry)` once it is in the
-//!   ready heap as a `Start` item. A task leaves `pending` when a worker pops its
-//!   `Start` item (the graph then marks it running) or when it is doomed (cancelled,
-//!   or a dependency failed): its `Notified` is then cancelled *outside* the lock,
-//!   which drops the future without polling it.
+//! - Every submitted task that has not started is held by the graph, as its slot's
+//!   payload (no map of our own): while it waits for dependencies, and once it is
+//!   ready, when the heap holds a `Start` item naming its slot. A task leaves the
+//!   graph's hands when a worker pops its `Start` item (the graph marks it running and
+//!   hands it out) or when it is doomed (cancelled, or a dependency failed): its
+//!   `Notified` is then cancelled *outside* the lock, which drops the future without
+//!   polling it. A `Start` item of a task cancelled while queued is stale (its slot's
+//!   generation moved on) and is skipped by the pop that meets it.
 //! - A started task that wakes goes back into the heap as a `Wake` item with its own
 //!   key, so its priority and deadline boost survive wake-ups.
-//! - `ready_len` mirrors the heap's length (a hint read without the lock, so plain
+//! - `ready_len` mirrors the heap's length, stale items included (a hint read without the lock, so plain
 //!   `spawn` work pays one relaxed load per tick for all of this).
 //! - After `close`, nothing enters the heap: what would is dropped, and the runtime's
 //!   owned-task list cancels those tasks.
@@ -19,8 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use taskweave_scheduler::{
-    BatchOutcome, Completion, DependencyGraph, EntryId, FailureReason, GraphError, IdMap, ReadyKey,
-    ReadyQueue, TaskId, TaskSpec, TaskState,
+    DependencyGraph, FailureReason, GraphError, ReadyKey, ReadyQueue, Released, SlotRef, TaskId,
+    TaskSpec, TaskState,
 };
 
 use crate::sync::Mutex;
@@ -28,23 +30,19 @@ use crate::task::Notified;
 
 /// What the ready heap holds.
 enum Item {
-    /// The first run of a task.
-    Start(TaskId, Notified),
+    /// The first run of a task: its slot in the graph, which holds the task until it
+    /// starts (stale, and skipped, if the task was cancelled meanwhile).
+    Start(SlotRef),
     /// A started task that was woken.
     Wake(Notified),
 }
 
-enum Pending {
-    Waiting(Notified),
-    Queued(EntryId),
-}
-
 struct Inner {
-    graph: DependencyGraph,
+    /// Holds every submitted task not yet started as its slot's payload.
+    graph: DependencyGraph<Notified>,
     ready: ReadyQueue<Item>,
-    pending: IdMap<Pending>,
-    /// Reused for completions (no allocation per completion).
-    scratch: Completion,
+    /// Reused for every graph operation (no allocation per completion).
+    scratch: Released<Notified>,
     closed: bool,
     /// Finished-task records kept for dependency look-ups before they are forgotten.
     max_finished_records: usize,
@@ -65,10 +63,9 @@ impl Dispatch {
     pub(crate) fn new(max_finished_records: usize, limits: super::MachineLimits) -> Dispatch {
         Dispatch {
             inner: Mutex::new(Inner {
-                graph: DependencyGraph::new(),
+                graph: DependencyGraph::with_payloads(),
                 ready: ReadyQueue::new(),
-                pending: IdMap::default(),
-                scratch: Completion::default(),
+                scratch: Released::default(),
                 closed: false,
                 max_finished_records,
             }),
@@ -101,35 +98,25 @@ impl Dispatch {
         if inner.graph.finished_len() > inner.max_finished_records {
             inner.graph.forget_all_finished();
         }
-        let BatchOutcome { ready, failed } = match inner.graph.add_batch(specs) {
-            Ok(outcome) => outcome,
-            Err(e) => return Err((e, tasks)),
+        let mut out = std::mem::take(&mut inner.scratch);
+        out.clear();
+        let result = match inner.graph.add_batch_payloads(specs, tasks, now, &mut out) {
+            Ok(()) => Ok(inner.apply(&mut out, doomed)),
+            Err(e) => Err(e),
         };
-        inner.pending.reserve(specs.len());
-        for (spec, task) in specs.iter().zip(tasks) {
-            inner.pending.insert(spec.id, Pending::Waiting(task));
-        }
-        for (id, root) in failed {
-            if let Some(Pending::Waiting(task)) = inner.pending.remove(&id) {
-                doomed.push((task, Some(root)));
-            }
-        }
-        let released = ready.len();
-        for id in ready {
-            inner.release(id, now, doomed);
-        }
+        inner.scratch = out;
         self.ready_len.store(inner.ready.len(), Relaxed);
-        Ok(released)
+        result
     }
 
     /// The best ready item at `now`, if any. A `Start` item marks its task running.
-    pub(crate) fn pop(&self, doomed: &mut Doomed) -> Option<Notified> {
+    pub(crate) fn pop(&self, _doomed: &mut Doomed) -> Option<Notified> {
         if !self.has_ready() {
             return None;
         }
         let now = Instant::now();
         let mut inner = self.inner.lock();
-        let found = inner.pop_best(now, doomed);
+        let found = inner.pop_best(now);
         self.ready_len.store(inner.ready.len(), Relaxed);
         found
     }
@@ -165,15 +152,19 @@ impl Dispatch {
         let inner = &mut *inner;
         let mut done = std::mem::take(&mut inner.scratch);
         done.clear();
-        if inner.graph.complete_into(id, outcome, &mut done).is_err() {
+        if inner
+            .graph
+            .complete_payload(id, outcome, now, &mut done)
+            .is_err()
+        {
             // Already finished (a cancel raced the end): nothing to release.
             inner.scratch = done;
             return None;
         }
-        let released = inner.apply(&done, now, doomed);
+        let released = inner.apply(&mut done, doomed);
         inner.scratch = done;
         if let Some(next) = next {
-            *next = inner.pop_best(now, doomed);
+            *next = inner.pop_best(now);
         }
         self.ready_len.store(inner.ready.len(), Relaxed);
         Some(released)
@@ -187,7 +178,6 @@ impl Dispatch {
         id: TaskId,
         doomed: &mut Doomed,
     ) -> Result<bool, Option<TaskState>> {
-        let now = Instant::now();
         let mut inner = self.inner.lock();
         let inner = &mut *inner;
         match inner.graph.state(id) {
@@ -195,16 +185,21 @@ impl Dispatch {
             Some(TaskState::Waiting { .. } | TaskState::Ready) => {}
             other => return Err(other),
         }
-        let done = inner.graph.cancel(id).map_err(|_| inner.graph.state(id))?;
-        match inner.pending.remove(&id) {
-            Some(Pending::Waiting(task)) => doomed.push((task, None)),
-            Some(Pending::Queued(entry)) => match inner.ready.remove(entry) {
-                Some(Item::Start(_, task) | Item::Wake(task)) => doomed.push((task, None)),
-                None => {}
-            },
-            None => {}
+        let mut done = std::mem::take(&mut inner.scratch);
+        done.clear();
+        let cancelled = match inner.graph.cancel_payload(id, &mut done) {
+            Ok(task) => task,
+            Err(_) => {
+                inner.scratch = done;
+                return Err(inner.graph.state(id));
+            }
+        };
+        // A queued task's heap item is now stale; the pop that meets it skips it.
+        if let Some(task) = cancelled {
+            doomed.push((task, None));
         }
-        inner.apply(&done, now, doomed);
+        inner.apply(&mut done, doomed);
+        inner.scratch = done;
         self.ready_len.store(inner.ready.len(), Relaxed);
         Ok(true)
     }
@@ -224,16 +219,12 @@ impl Dispatch {
     pub(crate) fn close(&self) -> Vec<Notified> {
         let mut inner = self.inner.lock();
         inner.closed = true;
-        let mut tasks = Vec::new();
-        for (_, pending) in inner.pending.drain() {
-            if let Pending::Waiting(task) = pending {
-                tasks.push(task);
-            }
-        }
+        // Every task not yet started (waiting or queued) is a payload of the graph.
+        let mut tasks = inner.graph.take_all_payloads();
         let now = Instant::now();
         while let Some(item) = inner.ready.pop(now) {
-            match item {
-                Item::Start(_, task) | Item::Wake(task) => tasks.push(task),
+            if let Item::Wake(task) = item {
+                tasks.push(task);
             }
         }
         self.ready_len.store(0, Relaxed);
@@ -242,51 +233,40 @@ impl Dispatch {
 }
 
 impl Inner {
-    /// The best ready item at `now`; a `Start` item marks its task running.
-    fn pop_best(&mut self, now: Instant, doomed: &mut Doomed) -> Option<Notified> {
+    /// The best ready item at `now`; a `Start` item marks its task running (stale
+    /// ones, of tasks cancelled while queued, are skipped).
+    fn pop_best(&mut self, now: Instant) -> Option<Notified> {
         loop {
             match self.ready.pop(now)? {
                 Item::Wake(task) => return Some(task),
-                Item::Start(id, task) => {
-                    self.pending.remove(&id);
-                    if self.graph.mark_running(id).is_ok() {
+                Item::Start(at) => {
+                    if let Some(task) = self.graph.start(at) {
                         return Some(task);
                     }
-                    // Cancelled while queued (the graph already failed it).
-                    doomed.push((task, None));
                 }
             }
         }
     }
 
-    /// Moves a task whose dependencies all succeeded into the ready heap.
-    fn release(&mut self, id: TaskId, now: Instant, doomed: &mut Doomed) {
-        let Some(Pending::Waiting(task)) = self.pending.remove(&id) else {
-            return;
-        };
-        if self.closed {
-            doomed.push((task, None));
-            return;
-        }
-        let key = self
-            .graph
-            .ready_key(id, now)
-            .expect("a ready task is live in the graph");
-        let entry = self.ready.push(key, Item::Start(id, task));
-        self.pending.insert(id, Pending::Queued(entry));
-    }
-
-    /// Applies a completion: releases the ready, dooms the failed. Returns how many
-    /// were released.
-    fn apply(&mut self, done: &Completion, now: Instant, doomed: &mut Doomed) -> usize {
-        for &(id, root) in &done.failed {
-            if let Some(Pending::Waiting(task)) = self.pending.remove(&id) {
+    /// Applies what a graph operation released or doomed: ready tasks go into the
+    /// heap (or, after `close`, are doomed), doomed ones are handed to the caller.
+    /// Returns how many became ready. Leaves `done` empty.
+    fn apply(&mut self, done: &mut Released<Notified>, doomed: &mut Doomed) -> usize {
+        for (task, root) in done.failed.drain(..) {
+            if let Some(task) = task {
                 doomed.push((task, Some(root)));
             }
         }
-        for &id in &done.ready {
-            self.release(id, now, doomed);
+        let released = done.ready.len();
+        for (at, key) in done.ready.drain(..) {
+            if self.closed {
+                if let Some(task) = self.graph.take_payload(at) {
+                    doomed.push((task, None));
+                }
+                continue;
+            }
+            self.ready.push(key, Item::Start(at));
         }
-        done.ready.len()
+        released
     }
 }

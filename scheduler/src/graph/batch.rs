@@ -21,9 +21,9 @@
 //! dependency; the scratch vectors live in the graph and are reused between batches.
 
 use std::collections::hash_map::Entry as MapEntry;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{BatchOutcome, DependencyGraph, Entry, SlotState, SuccRef};
+use super::{BatchOutcome, DependencyGraph, Entry, Released, SlotRef, SlotState, SuccRef};
 use crate::{FailureReason, GraphError, TaskId, TaskSpec};
 
 /// Per-batch working memory, kept between batches to avoid reallocating.
@@ -51,7 +51,7 @@ pub(super) struct Scratch {
     rank: Vec<Duration>,
 }
 
-impl DependencyGraph {
+impl<P> DependencyGraph<P> {
     /// Adds a batch of tasks atomically: either every spec is added, or (on error)
     /// nothing is.
     ///
@@ -86,6 +86,50 @@ impl DependencyGraph {
         let mut scratch = std::mem::take(&mut self.scratch);
         let result = self.add_batch_with(specs, &mut scratch);
         self.scratch = scratch;
+        result
+    }
+
+    /// [`add_batch`](Self::add_batch) with one payload per spec (same order), kept in
+    /// each task's slot until [`start`](Self::start) hands it out or the task is doomed.
+    /// Ready tasks (with keys stamped `now`) and tasks failed at once (with their
+    /// payloads) are appended to `out`, in batch order. On error nothing is added and
+    /// the payloads are handed back.
+    ///
+    /// # Panics
+    /// If `payloads` and `specs` differ in length.
+    pub fn add_batch_payloads(
+        &mut self,
+        specs: &[TaskSpec],
+        payloads: Vec<P>,
+        now: Instant,
+        out: &mut Released<P>,
+    ) -> Result<(), (GraphError, Vec<P>)> {
+        assert_eq!(specs.len(), payloads.len(), "one payload per spec");
+        let mut sc = std::mem::take(&mut self.scratch);
+        let result = match self.add_batch_with(specs, &mut sc) {
+            Ok(_) => {
+                out.now = Some(now);
+                for ((i, payload), &slot) in payloads.into_iter().enumerate().zip(&sc.slots) {
+                    if let Some(root) = sc.fail_root[i] {
+                        out.failed.push((Some(payload), root));
+                        continue;
+                    }
+                    let s = &mut self.slots[slot as usize];
+                    s.payload = Some(payload);
+                    if s.state == SlotState::Ready {
+                        let key = out.key(s);
+                        let at = SlotRef {
+                            slot,
+                            generation: s.generation,
+                        };
+                        out.ready.push((at, key));
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err((e, payloads)),
+        };
+        self.scratch = sc;
         result
     }
 
@@ -348,7 +392,7 @@ impl DependencyGraph {
 
 /// Takes a free slot or appends one (a free function so that it can run while the
 /// graph's id map is borrowed).
-fn reserve(free: &mut Vec<u32>, slots: &mut Vec<super::Slot>) -> u32 {
+fn reserve<P>(free: &mut Vec<u32>, slots: &mut Vec<super::Slot<P>>) -> u32 {
     if let Some(slot) = free.pop() {
         return slot;
     }

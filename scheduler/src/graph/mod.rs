@@ -133,6 +133,83 @@ impl Completion {
     }
 }
 
+/// Names a live task's slot, for [`DependencyGraph::start`] without a hash lookup. It
+/// goes stale (and `start` refuses it) once the task finishes, fails or is cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SlotRef {
+    slot: u32,
+    generation: u32,
+}
+
+/// What a payload-carrying operation released or doomed (see
+/// [`DependencyGraph::add_batch_payloads`]).
+#[derive(Debug)]
+pub struct Released<P> {
+    /// Tasks that became ready: their slot (for [`DependencyGraph::start`]) and their
+    /// ready-heap key, stamped with the operation's `now`. Their payloads stay in the
+    /// graph until started.
+    pub ready: Vec<(SlotRef, ReadyKey)>,
+    /// Tasks that failed without running (transitively), each with its payload (if it
+    /// had one) and the root-cause task. The task completed or cancelled itself is not
+    /// listed.
+    pub failed: Vec<(Option<P>, TaskId)>,
+    now: Option<Instant>,
+}
+
+impl<P> Default for Released<P> {
+    fn default() -> Self {
+        Released {
+            ready: Vec::new(),
+            failed: Vec::new(),
+            now: None,
+        }
+    }
+}
+
+impl<P> Released<P> {
+    /// Empties both lists, keeping their capacity.
+    pub fn clear(&mut self) {
+        self.ready.clear();
+        self.failed.clear();
+    }
+
+    fn key(&self, s: &Slot<P>) -> ReadyKey {
+        ReadyKey {
+            priority: s.priority,
+            deadline: s.deadline,
+            rank: s.rank,
+            enqueued_at: self.now.expect("stamped by the operation"),
+        }
+    }
+}
+
+/// Where `finish` reports what it released or doomed.
+trait Sink<P> {
+    fn ready(&mut self, at: SlotRef, slot: &Slot<P>);
+    fn failed(&mut self, id: TaskId, root: TaskId, payload: Option<P>);
+}
+
+impl<P> Sink<P> for Completion {
+    fn ready(&mut self, _at: SlotRef, slot: &Slot<P>) {
+        self.ready.push(slot.id);
+    }
+
+    fn failed(&mut self, id: TaskId, root: TaskId, _payload: Option<P>) {
+        self.failed.push((id, root));
+    }
+}
+
+impl<P> Sink<P> for Released<P> {
+    fn ready(&mut self, at: SlotRef, slot: &Slot<P>) {
+        let key = self.key(slot);
+        self.ready.push((at, key));
+    }
+
+    fn failed(&mut self, _id: TaskId, root: TaskId, payload: Option<P>) {
+        self.failed.push((payload, root));
+    }
+}
+
 /// Where the graph keeps a task: a live slot, or the compact record of its outcome.
 #[derive(Clone, Copy, Debug)]
 enum Entry {
@@ -192,7 +269,7 @@ impl Taken {
 }
 
 #[derive(Debug)]
-struct Slot {
+struct Slot<P> {
     generation: u32,
     state: SlotState,
     id: TaskId,
@@ -200,9 +277,12 @@ struct Slot {
     deadline: Option<Instant>,
     rank: Duration,
     successors: Successors,
+    /// The caller's payload of a live task not yet started (see
+    /// [`DependencyGraph::add_batch_payloads`]).
+    payload: Option<P>,
 }
 
-impl Slot {
+impl<P> Slot<P> {
     fn vacant() -> Self {
         Slot {
             generation: 0,
@@ -212,6 +292,7 @@ impl Slot {
             deadline: None,
             rank: Duration::ZERO,
             successors: Successors::default(),
+            payload: None,
         }
     }
 }
@@ -239,10 +320,15 @@ impl Slot {
 /// let done = g.complete(parse, false).unwrap();
 /// assert_eq!(done.failed, vec![(store, parse)]); // store never runs
 /// ```
-#[derive(Debug, Default)]
-pub struct DependencyGraph {
+///
+/// `P` is an optional per-task payload (for an executor: the task not yet started),
+/// kept in the task's slot from [`add_batch_payloads`](Self::add_batch_payloads) until
+/// [`start`](Self::start) or until the task is doomed, so the caller needs no map of its
+/// own.
+#[derive(Debug)]
+pub struct DependencyGraph<P = ()> {
     entries: IdMap<Entry>,
-    slots: Vec<Slot>,
+    slots: Vec<Slot<P>>,
     free: Vec<u32>,
     live: usize,
     /// Reused by `fail_from` (successor references still to fail).
@@ -253,9 +339,29 @@ pub struct DependencyGraph {
 /// Successor lists larger than this are not kept for the slot's next occupant.
 const KEEP_SUCCESSOR_CAPACITY: usize = 64;
 
+impl<P> Default for DependencyGraph<P> {
+    fn default() -> Self {
+        DependencyGraph {
+            entries: IdMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            doomed: Vec::new(),
+            scratch: batch::Scratch::default(),
+        }
+    }
+}
+
 impl DependencyGraph {
     /// An empty graph.
     pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<P> DependencyGraph<P> {
+    /// An empty graph carrying payloads of type `P`.
+    pub fn with_payloads() -> Self {
         Self::default()
     }
 
@@ -339,7 +445,7 @@ impl DependencyGraph {
         })
     }
 
-    fn live_slot(&self, id: TaskId) -> Option<&Slot> {
+    fn live_slot(&self, id: TaskId) -> Option<&Slot<P>> {
         match self.entries.get(&id)? {
             Entry::Live(slot) => Some(&self.slots[*slot as usize]),
             _ => None,
@@ -432,9 +538,80 @@ impl DependencyGraph {
             |s| matches!(s, SlotState::Waiting(_) | SlotState::Ready),
             Some(Entry::Failed(FailureReason::Cancelled)),
         )?;
+        self.slots[slot as usize].payload = None;
         let mut out = Completion::default();
         self.finish(id, slot, Err(FailureReason::Cancelled), &mut out);
         Ok(out)
+    }
+
+    /// [`complete_with`](Self::complete_with) for a task started with
+    /// [`start`](Self::start), reporting into `out` (whose ready keys are stamped with
+    /// `now`).
+    pub fn complete_payload(
+        &mut self,
+        id: TaskId,
+        outcome: Result<(), FailureReason>,
+        now: Instant,
+        out: &mut Released<P>,
+    ) -> Result<(), StateError> {
+        let record = match outcome {
+            Ok(()) => Entry::Succeeded,
+            Err(reason) => Entry::Failed(reason),
+        };
+        let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, Some(record))?;
+        out.now = Some(now);
+        self.finish(id, slot, outcome, out);
+        Ok(())
+    }
+
+    /// Marks the ready task in `at` running and hands out its payload. `None` (changing
+    /// nothing) if the reference is stale (the task was cancelled after it became ready),
+    /// the task is not ready, or its payload was taken.
+    pub fn start(&mut self, at: SlotRef) -> Option<P> {
+        let s = self.slots.get_mut(at.slot as usize)?;
+        if s.generation != at.generation || s.state != SlotState::Ready {
+            return None;
+        }
+        let payload = s.payload.take()?;
+        s.state = SlotState::Running;
+        Some(payload)
+    }
+
+    /// Takes the payload of the ready task in `at` without starting it (the task stays
+    /// ready in the graph). `None` if the reference is stale or the payload was taken.
+    pub fn take_payload(&mut self, at: SlotRef) -> Option<P> {
+        let s = self.slots.get_mut(at.slot as usize)?;
+        if s.generation != at.generation {
+            return None;
+        }
+        s.payload.take()
+    }
+
+    /// [`cancel`](Self::cancel), returning the cancelled task's payload and reporting
+    /// its doomed dependents (with theirs) into `out`.
+    pub fn cancel_payload(
+        &mut self,
+        id: TaskId,
+        out: &mut Released<P>,
+    ) -> Result<Option<P>, StateError> {
+        let slot = self.slot_in(
+            id,
+            "cancel",
+            |s| matches!(s, SlotState::Waiting(_) | SlotState::Ready),
+            Some(Entry::Failed(FailureReason::Cancelled)),
+        )?;
+        let payload = self.slots[slot as usize].payload.take();
+        self.finish(id, slot, Err(FailureReason::Cancelled), out);
+        Ok(payload)
+    }
+
+    /// Takes every payload still held (tasks not started), e.g. at shutdown. The tasks
+    /// keep their states.
+    pub fn take_all_payloads(&mut self) -> Vec<P> {
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.payload.take())
+            .collect()
     }
 
     /// Forgets the outcome records of these finished tasks (ids that are unknown or
@@ -504,12 +681,12 @@ impl DependencyGraph {
 
     /// Ends the live task in `slot` (whose entry already holds its outcome) and
     /// resolves its dependents.
-    fn finish(
+    fn finish<S: Sink<P>>(
         &mut self,
         id: TaskId,
         slot: u32,
         outcome: Result<(), FailureReason>,
-        out: &mut Completion,
+        out: &mut S,
     ) {
         match outcome {
             Ok(()) => {
@@ -523,7 +700,13 @@ impl DependencyGraph {
                         *remaining -= 1;
                         if *remaining == 0 {
                             dependent.state = SlotState::Ready;
-                            out.ready.push(dependent.id);
+                            out.ready(
+                                SlotRef {
+                                    slot: r.slot,
+                                    generation: r.generation,
+                                },
+                                dependent,
+                            );
                         }
                     } else {
                         debug_assert!(false, "a dependent of an unfinished task is waiting");
@@ -542,7 +725,7 @@ impl DependencyGraph {
 
     /// Fails, transitively, every still-waiting task reachable from `successors` (the
     /// successor list taken from `origin`), reporting each once with `root`.
-    fn fail_from(&mut self, taken: Taken, origin: u32, root: TaskId, out: &mut Completion) {
+    fn fail_from<S: Sink<P>>(&mut self, taken: Taken, origin: u32, root: TaskId, out: &mut S) {
         let mut stack = std::mem::take(&mut self.doomed);
         let push_all = |stack: &mut Vec<SuccRef>, mut t: Taken| {
             stack.extend_from_slice(t.inline());
@@ -552,15 +735,16 @@ impl DependencyGraph {
         let spill = push_all(&mut stack, taken);
         self.recycle_successors(origin, spill);
         while let Some(r) = stack.pop() {
-            let dependent = &self.slots[r.slot as usize];
+            let dependent = &mut self.slots[r.slot as usize];
             if dependent.generation != r.generation {
                 continue; // already failed through another path
             }
             debug_assert!(matches!(dependent.state, SlotState::Waiting(_)));
             let id = dependent.id;
+            let payload = dependent.payload.take();
             self.entries
                 .insert(id, Entry::Failed(FailureReason::DependencyFailed(root)));
-            out.failed.push((id, root));
+            out.failed(id, root, payload);
             let next = self.release_slot(r.slot);
             let spill = push_all(&mut stack, next);
             self.recycle_successors(r.slot, spill);

@@ -524,3 +524,66 @@ mod ranks {
         }
     }
 }
+
+#[test]
+fn payloads_travel_with_their_tasks() {
+    let now = Instant::now();
+    let mut g: DependencyGraph<&str> = DependencyGraph::with_payloads();
+    let mut out = Released::default();
+    // 1 -> 2 -> 4, 1 -> 3 -> 4; 5 alone.
+    g.add_batch_payloads(
+        &[
+            spec(1, &[]),
+            spec(2, &[1]),
+            spec(3, &[1]),
+            spec(4, &[2, 3]),
+            spec(5, &[]),
+        ],
+        vec!["one", "two", "three", "four", "five"],
+        now,
+        &mut out,
+    )
+    .unwrap();
+    assert!(out.failed.is_empty());
+    assert_eq!(out.ready.len(), 2);
+    let (r1, r5) = (out.ready[0].0, out.ready[1].0);
+    assert_eq!(out.ready[0].1.enqueued_at, now);
+
+    // Cancelling a ready task makes its reference stale and returns its payload.
+    out.clear();
+    assert_eq!(g.cancel_payload(id(5), &mut out).unwrap(), Some("five"));
+    assert!(out.failed.is_empty() && out.ready.is_empty());
+    assert_eq!(g.start(r5), None);
+
+    assert_eq!(g.start(r1), Some("one"));
+    assert_eq!(g.start(r1), None, "started once");
+    assert_eq!(g.state(id(1)), Some(TaskState::Running));
+    out.clear();
+    g.complete_payload(id(1), Ok(()), now, &mut out).unwrap();
+    let ready: Vec<SlotRef> = out.ready.iter().map(|r| r.0).collect();
+    assert_eq!(ready.len(), 2);
+    assert_eq!(g.start(ready[0]), Some("two"));
+
+    // Cancelling 3 dooms 4, whose payload comes back with the root cause.
+    out.clear();
+    assert_eq!(g.cancel_payload(id(3), &mut out).unwrap(), Some("three"));
+    assert_eq!(out.failed, vec![(Some("four"), id(3))]);
+    assert_eq!(g.start(ready[1]), None);
+
+    // A batch failed at once hands its payloads back as doomed; a refused one whole.
+    out.clear();
+    g.add_batch_payloads(&[spec(6, &[3])], vec!["six"], now, &mut out)
+        .unwrap();
+    assert_eq!(out.failed, vec![(Some("six"), id(3))]);
+    let (err, back) = g
+        .add_batch_payloads(&[spec(7, &[99])], vec!["seven"], now, &mut out)
+        .unwrap_err();
+    assert!(matches!(err, GraphError::UnknownDependency { .. }));
+    assert_eq!(back, vec!["seven"]);
+
+    // Shutdown takes what is left.
+    out.clear();
+    g.add_batch_payloads(&[spec(8, &[2])], vec!["eight"], now, &mut out)
+        .unwrap();
+    assert_eq!(g.take_all_payloads(), vec!["eight"]);
+}
