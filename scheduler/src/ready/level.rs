@@ -26,14 +26,97 @@ pub(super) struct Slot<T> {
 
 #[derive(Debug, Default)]
 pub(super) struct Level {
-    pub(super) deadlines: BinaryHeap<DeadlineEntry>,
-    pub(super) plain: BinaryHeap<PlainEntry>,
+    pub(super) deadlines: RunHeap<DeadlineEntry>,
+    pub(super) plain: RunHeap<PlainEntry>,
     pub(super) arrivals: VecDeque<Arrival>,
     pub(super) live: usize,
     /// Stale entries somewhere in `deadlines` / `plain` (tasks that left through the
     /// arrival queue or `remove`); when zero, the heap tops need no check.
     pub(super) stale_deadlines: usize,
     pub(super) stale_plain: usize,
+}
+
+/// A max-heap that keeps entries pushed in non-increasing order (the common case:
+/// equal keys pushed in FIFO order, or ranks falling along a topological order) in a
+/// sorted run, pushed and popped in O(1); only an entry larger than the run's last
+/// goes into the binary heap. `peek` and `pop` see the larger of the two tops, so the
+/// order is exactly a binary heap's.
+#[derive(Debug)]
+pub(super) struct RunHeap<E> {
+    heap: BinaryHeap<E>,
+    /// Sorted, largest first.
+    run: VecDeque<E>,
+}
+
+impl<E> Default for RunHeap<E> {
+    fn default() -> Self {
+        RunHeap {
+            heap: BinaryHeap::new(),
+            run: VecDeque::new(),
+        }
+    }
+}
+
+impl<E: Ord> RunHeap<E> {
+    #[inline]
+    pub(super) fn push(&mut self, e: E) {
+        match self.run.back() {
+            Some(last) if e > *last => self.heap.push(e),
+            _ => self.run.push_back(e),
+        }
+    }
+
+    /// Whether the top is the run's front (rather than the heap's top).
+    #[inline]
+    fn top_in_run(&self) -> bool {
+        match (self.run.front(), self.heap.peek()) {
+            (Some(r), Some(h)) => r > h,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    #[inline]
+    pub(super) fn peek(&self) -> Option<&E> {
+        if self.top_in_run() {
+            self.run.front()
+        } else {
+            self.heap.peek()
+        }
+    }
+
+    #[inline]
+    pub(super) fn pop(&mut self) -> Option<E> {
+        if self.top_in_run() {
+            self.run.pop_front()
+        } else {
+            self.heap.pop()
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.heap.len() + self.run.len()
+    }
+
+    #[cfg(test)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.heap.is_empty() && self.run.is_empty()
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.heap.clear();
+        self.run.clear();
+    }
+
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&E) -> bool) {
+        self.heap.retain(&mut keep);
+        self.run.retain(keep);
+    }
+
+    #[cfg(test)]
+    pub(super) fn iter(&self) -> impl Iterator<Item = &E> {
+        self.heap.iter().chain(self.run.iter())
+    }
 }
 
 /// A heap entry: `hi` and `lo` form one `u128` key (compared in a single branch-free

@@ -514,3 +514,44 @@ proptest! {
         prop_assert_eq!(q.nonempty, [0; 4]);
     }
 }
+
+#[test]
+fn run_heap_pops_like_a_binary_heap() {
+    use super::level::{PlainEntry, RunHeap};
+    use std::collections::BinaryHeap;
+    // Mostly falling keys with rises mixed in, pops interleaved.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut run = RunHeap::default();
+    let mut reference = BinaryHeap::new();
+    let mut rank = 1_000_000u64;
+    for seq in 1..5_000u64 {
+        let r = next();
+        rank = if r % 5 == 0 {
+            rank + r % 300
+        } else {
+            rank.saturating_sub(r % 3)
+        };
+        let e = PlainEntry::new(rank, seq, seq as u32);
+        run.push(e);
+        reference.push(e);
+        if r % 3 == 0 {
+            let (a, b) = (run.pop(), reference.pop());
+            assert_eq!(
+                a.map(|e| (e.rank(), e.seq())),
+                b.map(|e| (e.rank(), e.seq()))
+            );
+        }
+        assert_eq!(run.len(), reference.len());
+    }
+    while let Some(b) = reference.pop() {
+        let a = run.pop().expect("same length");
+        assert_eq!((a.rank(), a.seq()), (b.rank(), b.seq()));
+    }
+    assert!(run.pop().is_none());
+}
