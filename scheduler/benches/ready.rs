@@ -49,7 +49,7 @@ fn keys(count: usize, base: Instant, mixed: bool, seed: u64) -> Vec<ReadyKey> {
                 Priority::CRITICAL,
             ];
             let key = ReadyKey::new(levels[(r >> 20) as usize % 4], at).rank(rank);
-            if (r >> 24) % 4 == 0 {
+            if (r >> 24).is_multiple_of(4) {
                 key.deadline(at + Duration::from_micros((r >> 30) % 300_000))
             } else {
                 key

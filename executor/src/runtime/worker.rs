@@ -137,7 +137,7 @@ impl WorkerCore {
     fn next_task(&self) -> Option<Notified> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
-        if tick % self.shared.config.global_queue_interval == 0 {
+        if tick.is_multiple_of(self.shared.config.global_queue_interval) {
             // Fairness: the injector, then this worker's deque, get a turn even while
             // hand-overs and the ready heap keep this worker busy.
             if let Some(task) = self.shared.steal_injector() {

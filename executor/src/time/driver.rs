@@ -73,7 +73,7 @@ enum Parked {
 /// The tick of a deadline, rounded up (a timer never fires before its deadline).
 fn deadline_to_tick(start: Instant, deadline: Instant) -> u64 {
     let since = deadline.saturating_duration_since(start);
-    let ms = since.as_millis() + u128::from(since.subsec_nanos() % 1_000_000 != 0);
+    let ms = since.as_millis() + u128::from(!since.subsec_nanos().is_multiple_of(1_000_000));
     u64::try_from(ms).unwrap_or(MAX_TICK).min(MAX_TICK)
 }
 

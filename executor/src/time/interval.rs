@@ -87,7 +87,7 @@ pub(crate) fn next_deadline(
 ) -> Instant {
     let on_time = scheduled
         .checked_add(MISSED_AFTER)
-        .map_or(true, |limit| now <= limit);
+        .is_none_or(|limit| now <= limit);
     let base = match behavior {
         _ if on_time => scheduled,
         MissedTickBehavior::Burst => scheduled,

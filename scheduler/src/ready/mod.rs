@@ -290,7 +290,7 @@ impl<T> ReadyQueue<T> {
         let mut overdue: Option<((u64, u64), Choice)> = None;
         let mut best: Option<(Score, Choice)> = None;
         let mut consider = |score: Score, choice: Choice| {
-            if best.map_or(true, |(b, _)| score > b) {
+            if best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, choice));
             }
         };
@@ -304,7 +304,7 @@ impl<T> ReadyQueue<T> {
                 if let Some(d) = earliest {
                     if d.deadline() <= now {
                         let key = (d.deadline(), d.seq());
-                        if overdue.map_or(true, |(k, _)| key < k) {
+                        if overdue.is_none_or(|(k, _)| key < k) {
                             let choice = Choice {
                                 level,
                                 source: Source::Deadline,
@@ -438,8 +438,8 @@ impl<T> ReadyQueue<T> {
                 assert!(lv.deadlines.is_empty() && lv.plain.is_empty() && lv.arrivals.is_empty());
                 continue;
             }
-            assert!(lv.deadlines.peek().map_or(true, |e| live(e.slot, e.seq())));
-            assert!(lv.plain.peek().map_or(true, |e| live(e.slot, e.seq())));
+            assert!(lv.deadlines.peek().is_none_or(|e| live(e.slot, e.seq())));
+            assert!(lv.plain.peek().is_none_or(|e| live(e.slot, e.seq())));
             assert!(lv.arrivals.front().is_some_and(|e| live(e.slot, e.seq)));
             let stale_d = lv
                 .deadlines
