@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering:
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{runtime, watchdog, DropCounter};
+use common::{runtime, wait_until, watchdog, DropCounter};
 use graph_util::{
-    assert_cancelled, assert_dependency_failed, resolve, submit, wait_until, AsyncGate, Log,
-    Probes, WorkerGate,
+    assert_cancelled, assert_dependency_failed, resolve, submit, AsyncGate, Log, Probes, WorkerGate,
 };
 use taskweave::graph::{
     Backoff, ExecutableTask, RetryOn, RetryPolicy, TaskError, TaskGraph, TaskHandle, TaskId,

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{runtime, watchdog};
-use graph_util::{resolve, submit, wait_until, Log, NoteWake, WorkerGate};
+use common::{runtime, wait_until, watchdog};
+use graph_util::{resolve, submit, Log, NoteWake, WorkerGate};
 use taskweave::graph::{ExecutableTask, TaskGraph, TaskId};
 use taskweave::task::yield_now;
 // ---------------------------------------------------------------------------------

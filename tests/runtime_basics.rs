@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{runtime, watchdog, DropCounter};
+use common::{runtime, wait_until, watchdog, DropCounter};
 use taskweave::runtime::{BlockOnError, Builder};
 use taskweave::task::yield_now;
 use taskweave::{Handle, Runtime};
@@ -29,16 +29,6 @@ fn thread_name() -> String {
         .name()
         .unwrap_or("<unnamed>")
         .to_string()
-}
-
-/// Polls `cond` (sleeping 1 ms in between) until it holds; panics after 10 s.
-#[track_caller]
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]

@@ -8,9 +8,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
-use std::time::{Duration, Instant};
 
-use common::{runtime, watchdog};
+use common::{runtime, wait_until, watchdog};
 use taskweave::task::yield_now;
 use taskweave::{Handle, JoinHandle};
 
@@ -24,16 +23,6 @@ fn spin(seed: u64) -> u64 {
         x = std::hint::black_box(x);
     }
     x
-}
-
-/// Polls `cond` until it holds; panics after 10 s.
-#[track_caller]
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]

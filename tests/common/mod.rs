@@ -5,7 +5,7 @@
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long any single test body may run before it is declared hung.
 pub const WATCHDOG: Duration = Duration::from_secs(30);
@@ -99,4 +99,15 @@ pub fn runtime(n: usize) -> taskweave::Runtime {
         .worker_threads(n)
         .build()
         .expect("build runtime")
+}
+
+/// Polls `cond` (sleeping 1 ms in between) until it holds; panics after 10 s with
+/// `what`. For conditions that another thread makes true.
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }

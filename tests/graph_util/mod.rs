@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskweave::graph::{ExecutableTask, Priority, TaskBody, TaskError, TaskHandle, TaskId};
 use taskweave::Runtime;
@@ -64,16 +64,6 @@ impl Log {
             .iter()
             .filter_map(|e| e.strip_prefix(prefix).map(str::to_string))
             .collect()
-    }
-}
-
-/// Polls `cond` every millisecond until it holds; panics after [`SOON`].
-#[track_caller]
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + SOON;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
