@@ -14,7 +14,7 @@ mod graph_util;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{runtime, watchdog};
+use common::{pending_holding, runtime, watchdog};
 use graph_util::{
     assert_cancelled, assert_dependency_failed, resolve, submit, AsyncGate, Probes, SOON,
 };
@@ -122,12 +122,8 @@ fn a_timeout_fails_the_dependents() {
     watchdog("timeout propagation", || {
         let rt = runtime(2);
         let drops = common::DropCounter::new();
-        let guard = drops.guard();
-        let root = ExecutableTask::new(async move {
-            let _guard = guard;
-            std::future::pending::<()>().await;
-        })
-        .timeout(Duration::from_millis(30));
+        let root =
+            ExecutableTask::new(pending_holding(drops.guard())).timeout(Duration::from_millis(30));
         let result = check_propagation(&rt, root, |_| {});
         assert!(matches!(result, Err(TaskError::TimedOut)), "{result:?}");
         assert_eq!(drops.dropped(), 1, "the timed-out future was dropped");

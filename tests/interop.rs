@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{runtime, watchdog};
+use common::{runtime, watchdog, yield_until_stopped};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use taskweave::runtime::Builder;
@@ -576,15 +576,7 @@ fn yield_now_loops_do_not_starve_other_tasks() {
         let spins = Arc::new(AtomicUsize::new(0));
         // One task per worker (and one extra) that yields forever until told to stop.
         let yielders: Vec<_> = (0..workers + 1)
-            .map(|_| {
-                let (stop, spins) = (stop.clone(), spins.clone());
-                rt.spawn(async move {
-                    while !stop.load(SeqCst) {
-                        spins.fetch_add(1, SeqCst);
-                        yield_now().await;
-                    }
-                })
-            })
+            .map(|_| rt.spawn(yield_until_stopped(stop.clone(), spins.clone())))
             .collect();
         while spins.load(SeqCst) < 1000 {
             std::thread::yield_now();

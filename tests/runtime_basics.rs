@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{runtime, wait_until, watchdog, DropCounter};
+use common::{pending_holding, runtime, wait_until, watchdog, DropCounter};
 use taskweave::runtime::{BlockOnError, Builder};
 use taskweave::task::yield_now;
 use taskweave::{Handle, Runtime};
@@ -246,13 +246,7 @@ fn abort_cancels_a_pending_task_and_drops_its_future() {
 
         // Through an AbortHandle, with the JoinHandle kept elsewhere; and many at once.
         let handles: Vec<_> = (0..200)
-            .map(|_| {
-                let guard = drops.guard();
-                rt.spawn(async move {
-                    let _guard = guard;
-                    std::future::pending::<()>().await
-                })
-            })
+            .map(|_| rt.spawn(pending_holding(drops.guard())))
             .collect();
         for h in &handles {
             h.abort_handle().abort();

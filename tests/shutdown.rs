@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use common::{runtime, watchdog, DropCounter, DropGuard};
+use common::{pending_holding, runtime, watchdog, DropCounter, DropGuard};
 use taskweave::runtime::SpawnError;
 use taskweave::task::yield_now;
 use taskweave::{Handle, JoinHandle};
@@ -377,13 +377,7 @@ fn dropping_the_runtime_inside_spawn_blocking_returns() {
         let rt = runtime(2);
         let drops = DropCounter::new();
         let pending: Vec<_> = (0..20)
-            .map(|_| {
-                let guard = drops.guard();
-                rt.spawn(async move {
-                    let _guard = guard;
-                    std::future::pending::<()>().await
-                })
-            })
+            .map(|_| rt.spawn(pending_holding(drops.guard())))
             .collect();
         let handle = rt.handle().clone();
         let (done_tx, done_rx) = mpsc::channel();
@@ -414,13 +408,7 @@ fn dropping_the_runtime_inside_one_of_its_tasks_returns() {
         let rt = runtime(2);
         let drops = DropCounter::new();
         let pending: Vec<_> = (0..20)
-            .map(|_| {
-                let guard = drops.guard();
-                rt.spawn(async move {
-                    let _guard = guard;
-                    std::future::pending::<()>().await
-                })
-            })
+            .map(|_| rt.spawn(pending_holding(drops.guard())))
             .collect();
         let handle = rt.handle().clone();
         let (done_tx, done_rx) = mpsc::channel();

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
-use common::{runtime, wait_until, watchdog};
-use taskweave::task::yield_now;
+use common::{runtime, wait_until, watchdog, yield_until_stopped};
 use taskweave::{Handle, JoinHandle};
 
 /// A few microseconds of CPU work.
@@ -152,15 +151,7 @@ fn injected_tasks_run_while_workers_are_busy_with_local_work() {
             rt.block_on(s).unwrap();
         }
         let yielders: Vec<_> = (0..workers)
-            .map(|_| {
-                let (stop, spins) = (stop.clone(), spins.clone());
-                rt.spawn(async move {
-                    while !stop.load(SeqCst) {
-                        spins.fetch_add(1, SeqCst);
-                        yield_now().await;
-                    }
-                })
-            })
+            .map(|_| rt.spawn(yield_until_stopped(stop.clone(), spins.clone())))
             .collect();
         wait_until("the chains and yielders to run", || {
             links.load(SeqCst) > 1000 && spins.load(SeqCst) > 1000

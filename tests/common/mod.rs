@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -109,5 +109,20 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A future that holds `guard` and never completes: it ends only by being dropped
+/// (abort, cancellation, runtime shutdown), which the guard's counter records.
+pub async fn pending_holding(guard: DropGuard) {
+    let _guard = guard;
+    std::future::pending::<()>().await
+}
+
+/// Yields to the scheduler in a loop, counting each turn in `spins`, until `stop`.
+pub async fn yield_until_stopped(stop: Arc<AtomicBool>, spins: Arc<AtomicUsize>) {
+    while !stop.load(Ordering::SeqCst) {
+        spins.fetch_add(1, Ordering::SeqCst);
+        taskweave::task::yield_now().await;
     }
 }
