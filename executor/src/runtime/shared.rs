@@ -85,7 +85,7 @@ impl Shared {
     /// the first one itself on its next tick, so only further ones need a helper;
     /// from any other thread, one sleeper is woken (idle.rs, rule 1).
     pub(crate) fn notify_ready_heap(&self, released: usize) {
-        let on_own_worker = context::with_worker(|w| w.is_some_and(|w| w.serves(self)));
+        let on_own_worker = super::on_worker_of(self);
         if released > usize::from(on_own_worker) {
             self.notify_one();
         }
@@ -170,14 +170,14 @@ impl Shared {
 impl Schedule for Arc<Shared> {
     fn schedule(&self, task: Notified) {
         context::with_worker(|worker| match worker {
-            Some(worker) if worker.belongs_to(self) => worker.schedule_local(task),
+            Some(worker) if worker.serves(self) => worker.schedule_local(task),
             _ => self.push_remote(task),
         });
     }
 
     fn yield_now(&self, task: Notified) {
         context::with_worker(|worker| match worker {
-            Some(worker) if worker.belongs_to(self) => worker.push_back(task),
+            Some(worker) if worker.serves(self) => worker.push_back(task),
             _ => self.push_remote(task),
         });
     }

@@ -58,11 +58,6 @@ impl WorkerCore {
         }
     }
 
-    /// True if this worker belongs to the runtime owning `shared`.
-    pub(crate) fn belongs_to(&self, shared: &Arc<Shared>) -> bool {
-        Arc::ptr_eq(&self.shared, shared)
-    }
-
     /// True if this worker belongs to the runtime whose shared state is `shared`.
     pub(crate) fn serves(&self, shared: &Shared) -> bool {
         std::ptr::eq(&*self.shared, shared)
