@@ -30,9 +30,19 @@ enum Phase<A> {
     /// Before an attempt.
     Idle,
     /// An attempt is running, with its timeout if any.
-    Running { attempt: A, timeout: Option<Sleep> },
+    Running {
+        attempt: A,
+        timeout: Option<Box<Sleep>>,
+    },
     /// Waiting out a retry backoff.
-    Backoff(Sleep),
+    Backoff(Box<Sleep>),
+}
+
+/// The settings most tasks do not use, boxed so that a plain task's cell stays small
+/// (a cell's size is paid in cache misses on every graph operation).
+struct Limits {
+    timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
 }
 
 /// The runnable form of an ExecutableTask.
@@ -41,8 +51,8 @@ pub(crate) struct Executable<B: TaskBody> {
     /// The address of the runtime's shared state: an identity, never dereferenced.
     runtime: usize,
     body: B,
-    timeout: Option<Duration>,
-    retry: Option<RetryPolicy>,
+    /// `None` when the task has neither a timeout nor a retry policy.
+    limits: Option<Box<Limits>>,
     /// Attempts started so far.
     attempts: u32,
     phase: Phase<B::Attempt>,
@@ -62,8 +72,8 @@ impl<B: TaskBody> Executable<B> {
             id,
             runtime,
             body,
-            timeout,
-            retry,
+            limits: (timeout.is_some() || retry.is_some())
+                .then(|| Box::new(Limits { timeout, retry })),
             attempts: 0,
             phase: Phase::Idle,
             started: false,
@@ -84,7 +94,8 @@ impl<B: TaskBody> Executable<B> {
     /// Decides what a failed attempt leads to: a retry (returns `None`) or the final
     /// error.
     fn after_failure(&mut self, error: TaskError) -> Option<TaskError> {
-        let retryable = match (&self.retry, &error) {
+        let policy = self.limits.as_ref().and_then(|l| l.retry.as_ref());
+        let retryable = match (policy, &error) {
             (Some(policy), e) => {
                 self.attempts <= policy.max_retries()
                     && match policy.retries() {
@@ -99,9 +110,9 @@ impl<B: TaskBody> Executable<B> {
         if !retryable {
             return Some(error);
         }
-        let policy = self.retry.as_ref().expect("retryable implies a policy");
+        let policy = policy.expect("retryable implies a policy");
         let delay = policy.backoff().delay(self.attempts, self.id.as_u64());
-        self.phase = Phase::Backoff(crate::time::sleep(delay));
+        self.phase = Phase::Backoff(Box::new(crate::time::sleep(delay)));
         None
     }
 }
@@ -129,8 +140,10 @@ impl<B: TaskBody> Future for Executable<B> {
                     Some(attempt) => {
                         this.attempts += 1;
                         let timeout = this
-                            .timeout
-                            .map(|d| crate::time::sleep_until(Instant::now() + d));
+                            .limits
+                            .as_ref()
+                            .and_then(|l| l.timeout)
+                            .map(|d| Box::new(crate::time::sleep_until(Instant::now() + d)));
                         this.phase = Phase::Running { attempt, timeout };
                     }
                     None => {
