@@ -392,7 +392,7 @@ impl<P> DependencyGraph<P> {
 
 /// Takes a free slot or appends one (a free function so that it can run while the
 /// graph's id map is borrowed).
-fn reserve<P>(free: &mut Vec<u32>, slots: &mut Vec<super::Slot<P>>) -> u32 {
+fn reserve<P>(free: &mut super::free::FreeSlots, slots: &mut Vec<super::Slot<P>>) -> u32 {
     if let Some(slot) = free.pop() {
         return slot;
     }

@@ -39,6 +39,7 @@
 //! forgotten id may be reused, and depending on it is an unknown dependency.
 
 mod batch;
+mod free;
 #[cfg(test)]
 mod tests;
 
@@ -329,7 +330,7 @@ impl<P> Slot<P> {
 pub struct DependencyGraph<P = ()> {
     entries: IdMap<Entry>,
     slots: Vec<Slot<P>>,
-    free: Vec<u32>,
+    free: free::FreeSlots,
     live: usize,
     /// Reused by `fail_from` (successor references still to fail).
     doomed: Vec<SuccRef>,
@@ -344,7 +345,7 @@ impl<P> Default for DependencyGraph<P> {
         DependencyGraph {
             entries: IdMap::default(),
             slots: Vec::new(),
-            free: Vec::new(),
+            free: free::FreeSlots::default(),
             live: 0,
             doomed: Vec::new(),
             scratch: batch::Scratch::default(),
