@@ -9,8 +9,8 @@
 //!   that came first, or makes the status final. So a kill and the task's outcome
 //!   agree (killed ⇔ `Cancelled`), and an accepted restart request always leads to a
 //!   new run.
-//! - The status hook is called after every change, outside the lock, with panics
-//!   caught; changes of one task are made by one party at a time (its runner, or the
+//! - The status hook is called after every change (but see
+//!   `force_final_quietly`), outside the lock, with panics caught; changes of one task are made by one party at a time (its runner, or the
 //!   one `kill` that wins), so the hook sees them in order.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -176,6 +176,14 @@ impl Control {
                 s.status = status;
             }
         });
+    }
+
+    /// [`force_final`](Self::force_final) without calling the status hook.
+    pub(crate) fn force_final_quietly(&self, status: TaskStatus) {
+        let mut s = self.state.lock();
+        if !s.status.is_final() {
+            s.status = status;
+        }
     }
 
     /// Marks a live task killed. True if it was live (the caller then aborts the

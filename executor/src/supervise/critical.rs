@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use super::control::{Control, StatusHook, TaskStatus};
 use super::error::CriticalError;
 use super::policy::RestartConfig;
-use super::runner;
+use super::runner::{self, RunSlot};
 use crate::runtime::{Handle, SpawnError};
 use crate::task::JoinHandle;
 
@@ -92,17 +92,26 @@ impl Handle {
     {
         // After runtime shutdown the runner is cancelled at once and the handle
         // resolves to `CriticalError::Cancelled`, like `spawn`.
-        let (handle, _spawned) = spawn_runner(self, name.into().into(), None, config, factory);
+        let (handle, _spawned) = spawn_runner(
+            self,
+            name.into().into(),
+            None,
+            RunSlot::new(),
+            config,
+            factory,
+        );
         handle
     }
 }
 
 /// Spawns the runner of a critical task on `runtime`, reporting whether the runtime
-/// accepted it (the handle is usable either way).
+/// accepted it (the handle is usable either way). Runs of all runners given the same
+/// `slot` never overlap.
 pub(crate) fn spawn_runner<M, F, T, E>(
     runtime: &Handle,
     name: Arc<str>,
     hook: Option<StatusHook>,
+    slot: Arc<RunSlot>,
     config: RestartConfig<E>,
     factory: M,
 ) -> (CriticalHandle<T, E>, Result<(), SpawnError>)
@@ -116,7 +125,7 @@ where
     // Distinct per task, so jittered backoffs of tasks failing together spread out.
     let seed = crate::task::Id::next().as_u64();
     let (join, spawned) =
-        match runtime.try_spawn(runner::run(control.clone(), config, factory, seed)) {
+        match runtime.try_spawn(runner::run(control.clone(), slot, config, factory, seed)) {
             Ok(join) => (join, Ok(())),
             Err(e) => {
                 // The runner was cancelled; a fresh handle to an already-cancelled task

@@ -4,15 +4,19 @@
 //! backoff, and finally resolves to the task's outcome.
 //!
 //! Invariants:
-//! - At most one run of a task exists at a time: a new run starts only after the
-//!   previous child task has completed (a manual restart aborts the child and awaits
-//!   its cancellation first).
+//! - At most one run of a task exists at a time: every run holds its task's
+//!   [`RunSlot`] permit until the run's future is dropped, and the factory is called
+//!   only with the permit in hand. So even a new runner (a supervisor restarting a
+//!   task it just killed) waits until the killed run is really gone. A manual restart
+//!   also aborts the child and awaits its cancellation before going on.
 //! - A run is its own task, so its panic is caught by the runtime and arrives as a
 //!   panicked `JoinError`; the factory is called under `catch_unwind`. Nothing the
 //!   user's code does unwinds through the runner.
 //! - Dropping the runner (abort, kill, supervisor or runtime shutdown) aborts the
-//!   current child and makes the status final (`Killed`) — also when the runner never
-//!   got to run, because the guard doing it is created before the future.
+//!   current child (which is then dropped at its next scheduling point) and makes the
+//!   status final (`Killed`) — also when the runner never got to run, because the
+//!   guard doing it is created before the future; that one case is not reported to
+//!   the status hook (see `EndGuard`).
 //! - A manual restart is a fresh start: the restart budget and the backoff sequence
 //!   start over; the total restart count (automatic restarts) is kept.
 
@@ -20,14 +24,61 @@ use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::control::{Control, Finish, TaskStatus};
 use super::error::{CriticalError, Failure};
 use super::policy::{Decision, RestartConfig, RestartTracker};
 use crate::graph::panic_message;
+use crate::sync::Mutex;
 use crate::task::{JoinError, JoinHandle};
+
+/// One slot for the live run of a supervised task (see the module invariants).
+#[derive(Default)]
+pub(crate) struct RunSlot {
+    state: Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    busy: bool,
+    waiters: Vec<Waker>,
+}
+
+/// Holds a [`RunSlot`]; frees it when dropped.
+struct Permit(Arc<RunSlot>);
+
+impl RunSlot {
+    pub(crate) fn new() -> Arc<RunSlot> {
+        Arc::new(RunSlot::default())
+    }
+
+    fn poll_acquire(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<Permit> {
+        let mut state = self.state.lock();
+        if state.busy {
+            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                state.waiters.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        state.busy = true;
+        Poll::Ready(Permit(self.clone()))
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let waiters = {
+            let mut state = self.0.state.lock();
+            state.busy = false;
+            std::mem::take(&mut state.waiters)
+        };
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+}
 
 /// The current run's task; aborted when the runner lets go of it.
 struct Child<T>(JoinHandle<T>);
@@ -39,16 +90,27 @@ impl<T> Drop for Child<T> {
 }
 
 /// Makes the status final when the runner's future is dropped before it decided.
-struct EndGuard(Arc<Control>);
+struct EndGuard {
+    control: Arc<Control>,
+    /// False until the runner's first poll.
+    started: bool,
+}
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
+        if !self.started {
+            // Never polled: the runtime refused or cancelled it before it ran. This
+            // can happen inside a spawn made under a supervisor's lock, so the status
+            // hook (which may call into the supervisor) is not called.
+            self.control.force_final_quietly(TaskStatus::Killed);
+            return;
+        }
         let status = if std::thread::panicking() {
             TaskStatus::Failed
         } else {
             TaskStatus::Killed
         };
-        self.0.force_final(status);
+        self.control.force_final(status);
     }
 }
 
@@ -61,6 +123,7 @@ enum RunEnd<T, E> {
 /// The runner's future for one supervised task. `seed` drives the backoff jitter.
 pub(crate) fn run<T, E, M, F>(
     control: Arc<Control>,
+    slot: Arc<RunSlot>,
     config: RestartConfig<E>,
     mut factory: M,
     seed: u64,
@@ -71,9 +134,13 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    let guard = EndGuard(control.clone());
+    let guard = EndGuard {
+        control: control.clone(),
+        started: false,
+    };
     async move {
-        let _guard = guard;
+        let mut guard = guard;
+        guard.started = true;
         let mut tracker = RestartTracker::new();
         let cancelled = |tracker: &RestartTracker| CriticalError::Cancelled {
             restarts: tracker.total(),
@@ -82,11 +149,18 @@ where
             if !control.start_run() {
                 return Err(cancelled(&tracker)); // killed between runs
             }
+            let permit = poll_fn(|cx| slot.poll_acquire(cx)).await;
+            if control.status().is_final() {
+                return Err(cancelled(&tracker)); // killed while waiting for the slot
+            }
             let started = Instant::now();
             let failure = match catch_unwind(AssertUnwindSafe(&mut factory)) {
                 Err(payload) => Failure::FactoryPanic(panic_message(&*payload)),
                 Ok(future) => {
-                    let mut child = Child(crate::spawn(future));
+                    let mut child = Child(crate::spawn(async move {
+                        let _permit = permit;
+                        future.await
+                    }));
                     let ended = poll_fn(|cx| {
                         if let Poll::Ready(joined) = Pin::new(&mut child.0).poll(cx) {
                             return Poll::Ready(RunEnd::Joined(joined));

@@ -8,8 +8,10 @@
 //!   gives the entry a new runner, a new `Control` and a new generation, so an outcome
 //!   of the old runner is never taken for the new one's.
 //! - Lock order: the supervisor's state lock, then a task's `Control` lock. Nothing
-//!   that can call back into the supervisor (status hooks, aborts) runs under the
-//!   state lock, except spawning, whose hooks only ever take a `Control` lock.
+//!   that can call back into the supervisor (status hooks, observers) runs under the
+//!   state lock. Runners are spawned under it (so a name is checked and taken in one
+//!   step); a spawn never polls, and a runner the runtime refuses is dropped without
+//!   calling the hook.
 //! - Once shut down (explicitly, by the dead-task threshold, by `wait_all`, or by
 //!   dropping the supervisor), every live task is killed and `add`, `restart` and
 //!   `kill` are refused; the queries keep working.
@@ -23,7 +25,7 @@ use super::control::{Control, StatusHook, TaskStatus};
 use super::critical::spawn_runner;
 use super::error::{CriticalError, SupervisorError};
 use super::policy::RestartConfig;
-use super::runner;
+use super::runner::{self, RunSlot};
 use crate::runtime::Handle;
 use crate::sync::Mutex;
 use crate::task::{AbortHandle, JoinHandle};
@@ -116,6 +118,8 @@ struct Entry<T, E> {
     name: Arc<str>,
     config: RestartConfig<E>,
     factory: SharedFactory<T, E>,
+    /// Shared by all incarnations: their runs never overlap.
+    slot: Arc<RunSlot>,
     control: Arc<Control>,
     /// The runner's handle until `wait_all` takes it.
     join: Option<JoinHandle<Outcome<T, E>>>,
@@ -269,8 +273,10 @@ impl<T: Send + 'static, E: Send + 'static> Supervisor<T, E> {
                 Box::pin(factory())
             })));
         let name: Arc<str> = name.into();
-        let (control, join) = self.spawn(&name, &config, &factory)?;
+        let slot = RunSlot::new();
+        let (control, join) = self.spawn(&name, &config, &factory, &slot)?;
         state.entries.push(Entry {
+            slot,
             abort: join.abort_handle(),
             join: Some(join),
             name,
@@ -289,12 +295,17 @@ impl<T: Send + 'static, E: Send + 'static> Supervisor<T, E> {
         name: &Arc<str>,
         config: &RestartConfig<E>,
         factory: &SharedFactory<T, E>,
+        slot: &Arc<RunSlot>,
     ) -> Result<(Arc<Control>, JoinHandle<Outcome<T, E>>), SupervisorError> {
+        if self.inner.runtime.is_shutdown() {
+            return Err(SupervisorError::RuntimeShutDown);
+        }
         let factory = factory.clone();
         let (handle, spawned) = spawn_runner(
             &self.inner.runtime,
             name.clone(),
             Some(self.hook()),
+            slot.clone(),
             config.clone(),
             move || {
                 let mut make = factory.lock();
@@ -323,7 +334,9 @@ impl<T: Send + 'static, E: Send + 'static> Supervisor<T, E> {
     /// Restarts the task named `name`. A live task's current run is cancelled (or its
     /// backoff cut short) and a fresh run starts once it is gone, with a fresh restart
     /// budget and backoff sequence; a task that has ended — completed, failed, dead or
-    /// killed — is started again from scratch.
+    /// killed — is started again from scratch. Either way the new run starts only
+    /// once the previous one is gone (a killed run is dropped at its next scheduling
+    /// point).
     ///
     /// # Errors
     /// [`UnknownTask`](SupervisorError::UnknownTask),
@@ -339,7 +352,8 @@ impl<T: Send + 'static, E: Send + 'static> Supervisor<T, E> {
             return Ok(());
         }
         let entry = &state.entries[index];
-        let (control, join) = self.spawn(&entry.name, &entry.config, &entry.factory)?;
+        let (control, join) =
+            self.spawn(&entry.name, &entry.config, &entry.factory, &entry.slot)?;
         let entry = &mut state.entries[index];
         entry.abort = join.abort_handle();
         entry.join = Some(join);
