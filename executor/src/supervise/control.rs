@@ -238,7 +238,9 @@ impl Control {
 mod tests {
     use super::*;
 
-    fn recorded() -> (Arc<Control>, Arc<Mutex<Vec<(String, TaskStatus)>>>) {
+    type Log = Arc<Mutex<Vec<(String, TaskStatus)>>>;
+
+    fn recorded() -> (Arc<Control>, Log) {
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
         let hook: StatusHook =

@@ -35,12 +35,10 @@ use crate::sync::Mutex;
 use crate::task::{JoinError, JoinHandle};
 
 /// One slot for the live run of a supervised task (see the module invariants).
-#[derive(Default)]
 pub(crate) struct RunSlot {
     state: Mutex<SlotState>,
 }
 
-#[derive(Default)]
 struct SlotState {
     busy: bool,
     waiters: Vec<Waker>,
@@ -51,7 +49,12 @@ struct Permit(Arc<RunSlot>);
 
 impl RunSlot {
     pub(crate) fn new() -> Arc<RunSlot> {
-        Arc::new(RunSlot::default())
+        Arc::new(RunSlot {
+            state: Mutex::new(SlotState {
+                busy: false,
+                waiters: Vec::new(),
+            }),
+        })
     }
 
     fn poll_acquire(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<Permit> {

@@ -113,6 +113,8 @@ struct State<T, E> {
 }
 
 type Outcome<T, E> = Result<T, CriticalError<E>>;
+/// The `JoinHandle` of a task's runner.
+type RunnerJoin<T, E> = JoinHandle<Outcome<T, E>>;
 
 struct Entry<T, E> {
     name: Arc<str>,
@@ -122,7 +124,7 @@ struct Entry<T, E> {
     slot: Arc<RunSlot>,
     control: Arc<Control>,
     /// The runner's handle until `wait_all` takes it.
-    join: Option<JoinHandle<Outcome<T, E>>>,
+    join: Option<RunnerJoin<T, E>>,
     abort: AbortHandle,
     generation: u64,
     /// Stored by `wait_all` once the runner of `generation` ended.
@@ -296,7 +298,7 @@ impl<T: Send + 'static, E: Send + 'static> Supervisor<T, E> {
         config: &RestartConfig<E>,
         factory: &SharedFactory<T, E>,
         slot: &Arc<RunSlot>,
-    ) -> Result<(Arc<Control>, JoinHandle<Outcome<T, E>>), SupervisorError> {
+    ) -> Result<(Arc<Control>, RunnerJoin<T, E>), SupervisorError> {
         if self.inner.runtime.is_shutdown() {
             return Err(SupervisorError::RuntimeShutDown);
         }
