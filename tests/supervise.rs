@@ -748,6 +748,30 @@ fn wait_all_collects_every_outcome_once_including_late_additions() {
 }
 
 #[test]
+fn wait_all_is_cancel_safe() {
+    watchdog("wait_all cancel safety", || {
+        let rt = runtime(2);
+        let _enter = rt.enter();
+        let sup = Supervisor::<u32, String>::new();
+        sup.add("quick", RestartConfig::never(), || async { Ok(1) })
+            .unwrap();
+        sup.add("forever", RestartConfig::never(), std::future::pending)
+            .unwrap();
+        wait_until("quick done", || {
+            sup.info("quick").unwrap().status == TaskStatus::Completed
+        });
+        // Give up waiting: the outcome seen so far ("quick") must not be lost.
+        let gave_up = rt.block_on(sup.wait_all().with_timeout(Duration::from_millis(5)));
+        assert!(gave_up.is_err());
+        assert!(!sup.is_shut_down());
+        sup.kill("forever").unwrap();
+        let outcomes = rt.block_on(sup.wait_all()).unwrap();
+        assert_eq!(outcomes[0].result.as_ref().ok(), Some(&1));
+        assert!(outcomes[1].result.as_ref().unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
 fn dropping_a_supervisor_cancels_its_tasks() {
     watchdog("drop supervisor", || {
         let rt = runtime(2);

@@ -5,8 +5,11 @@
 //!   meaning the same task (restarting a task that ended runs it again under its
 //!   name).
 //! - Each entry has one runner at a time (see `runner.rs`); restarting an ended task
-//!   gives the entry a new runner, a new `Control` and a new generation, so an outcome
-//!   of the old runner is never taken for the new one's.
+//!   gives the entry a new runner and a new `Control`, and clears the old outcome. All
+//!   incarnations share the entry's `RunSlot`, so their runs never overlap.
+//! - `wait_all` polls the runners' handles in place under the lock, so it is
+//!   cancel-safe, and it hands the outcomes out in the same critical section that
+//!   finds nothing live.
 //! - Lock order: the supervisor's state lock, then a task's `Control` lock. Nothing
 //!   that can call back into the supervisor (status hooks, observers) runs under the
 //!   state lock. Runners are spawned under it (so a name is checked and taken in one
@@ -20,6 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 
 use super::control::{Control, StatusHook, TaskStatus};
 use super::critical::spawn_runner;
@@ -123,11 +127,10 @@ struct Entry<T, E> {
     /// Shared by all incarnations: their runs never overlap.
     slot: Arc<RunSlot>,
     control: Arc<Control>,
-    /// The runner's handle until `wait_all` takes it.
+    /// The runner's handle until `wait_all` has seen it finish.
     join: Option<RunnerJoin<T, E>>,
     abort: AbortHandle,
-    generation: u64,
-    /// Stored by `wait_all` once the runner of `generation` ended.
+    /// Stored by `wait_all` when the runner finished.
     outcome: Option<Outcome<T, E>>,
 }
 
@@ -285,7 +288,6 @@ impl<T: Send + 'static, E: Send + 'static> Supervisor<T, E> {
             config,
             factory,
             control,
-            generation: 0,
             outcome: None,
         });
         Ok(())
@@ -360,7 +362,6 @@ impl<T: Send + 'static, E: Send + 'static> Supervisor<T, E> {
         entry.abort = join.abort_handle();
         entry.join = Some(join);
         entry.control = control;
-        entry.generation += 1;
         entry.outcome = None;
         Ok(())
     }
@@ -435,51 +436,63 @@ impl<T: Send + 'static, E: Send + 'static> Supervisor<T, E> {
     /// that never ends keeps this waiting until it is killed or the supervisor shuts
     /// down.
     ///
+    /// Cancel-safe: dropping the future (say, under
+    /// [`with_timeout`](crate::time::TimeoutExt::with_timeout)) loses no outcome, and
+    /// a later call waits again.
+    ///
     /// # Errors
-    /// [`AlreadyWaited`](SupervisorError::AlreadyWaited) on a second call: the
-    /// outcomes are handed out once.
+    /// [`AlreadyWaited`](SupervisorError::AlreadyWaited) once a call has returned the
+    /// outcomes: they are handed out once.
     pub async fn wait_all(&self) -> Result<Vec<TaskOutcome<T, E>>, SupervisorError> {
-        {
-            let mut state = self.inner.state.lock();
-            if std::mem::replace(&mut state.waited, true) {
-                return Err(SupervisorError::AlreadyWaited);
-            }
+        std::future::poll_fn(|cx| self.poll_wait_all(cx)).await
+    }
+
+    /// One step of [`wait_all`](Self::wait_all): polls every live runner in place
+    /// (so dropping the `wait_all` future loses nothing: it is cancel-safe), storing
+    /// outcomes as they come; once none is live, hands the outcomes out.
+    fn poll_wait_all(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Vec<TaskOutcome<T, E>>, SupervisorError>> {
+        let mut state = self.inner.state.lock();
+        if state.waited {
+            return Poll::Ready(Err(SupervisorError::AlreadyWaited));
         }
-        loop {
-            let next = {
-                let mut state = self.inner.state.lock();
-                let live = state.entries.iter_mut().enumerate().find_map(|(i, e)| {
-                    e.join
-                        .take()
-                        .map(|join| (i, e.generation, join, e.control.clone()))
-                });
-                let Some(live) = live else {
-                    // Under the same lock as the check: nothing can be added between.
-                    if state.shutdown.is_none() {
-                        state.shutdown = Some(ShutdownReason::AllEnded);
-                    }
-                    return Ok(state
-                        .entries
-                        .iter_mut()
-                        .map(|e| TaskOutcome {
-                            name: e.name.to_string(),
-                            status: e.control.status(),
-                            result: e.outcome.take().unwrap_or(Err(CriticalError::Cancelled {
-                                restarts: e.control.restarts(),
-                            })),
-                        })
-                        .collect());
-                };
-                live
+        let mut live = false;
+        for entry in &mut state.entries {
+            let Some(join) = entry.join.as_mut() else {
+                continue;
             };
-            let (index, generation, join, control) = next;
-            let outcome = runner::outcome(join.await, &control);
-            let mut state = self.inner.state.lock();
-            let entry = &mut state.entries[index];
-            if entry.generation == generation {
-                entry.outcome = Some(outcome);
+            match Pin::new(join).poll(cx) {
+                Poll::Ready(joined) => {
+                    entry.outcome = Some(runner::outcome(joined, &entry.control));
+                    entry.join = None;
+                }
+                Poll::Pending => live = true,
             }
         }
+        if live {
+            return Poll::Pending;
+        }
+        // Under the same lock as the check: nothing can be added or restarted between.
+        state.waited = true;
+        if state.shutdown.is_none() {
+            state.shutdown = Some(ShutdownReason::AllEnded);
+        }
+        let outcomes = state
+            .entries
+            .iter_mut()
+            .map(|e| TaskOutcome {
+                name: e.name.to_string(),
+                status: e.control.status(),
+                // Every entry without a runner handle has its outcome stored; the
+                // fallback is not reached.
+                result: e.outcome.take().unwrap_or(Err(CriticalError::Cancelled {
+                    restarts: e.control.restarts(),
+                })),
+            })
+            .collect();
+        Poll::Ready(Ok(outcomes))
     }
 }
 
