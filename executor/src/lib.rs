@@ -7,6 +7,9 @@
 //! - [`time`]: `sleep`, `sleep_until`, `timeout`, `interval`, driven by the runtime's
 //!   own timer thread.
 //! - [`block_on`]: run a future on the process-wide default runtime.
+//! - [`supervise`]: [`spawn_critical`] (restart a task after a panic or error, per a
+//!   policy, backoff, restart budget and stable window) and [`Supervisor`] (named
+//!   tasks managed at run time); [`TimeoutExt`]: `.with_timeout(d)` on every future.
 //!
 //! ```
 //! let rt = taskweave_executor::Runtime::new().unwrap();
@@ -32,6 +35,7 @@ pub mod graph;
 #[doc(hidden)]
 pub mod loom_support;
 pub mod runtime;
+pub mod supervise;
 mod sync;
 pub mod task;
 pub mod time;
@@ -39,7 +43,9 @@ pub mod time;
 use std::future::Future;
 
 pub use runtime::{Builder, Handle, Runtime};
+pub use supervise::{spawn_critical, CriticalHandle, Supervisor};
 pub use task::{AbortHandle, JoinError, JoinHandle};
+pub use time::TimeoutExt;
 
 /// Spawns a task on the current runtime (the one whose task, `block_on` or
 /// `Runtime::enter` this thread is in); outside any runtime, on the process-wide

@@ -34,6 +34,7 @@ pub use taskweave_scheduler::{
     FailureReason, GraphError, Priority, ResourceRequirements, TaskId, TaskSpec,
 };
 
+pub(crate) use run::panic_message;
 pub(crate) use submit::MachineLimits;
 
 /// Cancels never-started tasks (outside any lock): their futures are dropped unpolled

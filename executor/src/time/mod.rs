@@ -7,6 +7,7 @@
 //!   next expiration and fires wakers; its sleep/wake and shutdown protocol is described
 //!   there.
 //! - `sleep.rs`, `timeout.rs`, `interval.rs`: the futures users hold.
+//! - `ext.rs`: [`TimeoutExt`], `.with_timeout(d)` on every future.
 //!
 //! Invariants across the module:
 //! - A timer never fires before its deadline (deadlines round up to a tick, the clock
@@ -20,6 +21,7 @@
 //!   future keeps its driver alive while it exists.
 
 mod driver;
+mod ext;
 mod interval;
 mod sleep;
 #[cfg(test)]
@@ -28,6 +30,7 @@ mod timeout;
 mod wheel;
 
 pub(crate) use driver::Driver;
+pub use ext::TimeoutExt;
 pub use interval::{Interval, MissedTickBehavior};
 pub use sleep::Sleep;
 pub use std::time::{Duration, Instant};
