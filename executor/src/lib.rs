@@ -7,6 +7,11 @@
 //! - [`time`]: `sleep`, `sleep_until`, `timeout`, `interval`, driven by the runtime's
 //!   own timer thread.
 //! - [`block_on`]: run a future on the process-wide default runtime.
+//! - [`graph`]: ExecutableTasks with dependencies, priorities, deadlines and retries.
+//! - [`tracker::TaskTracker`]: spawn with a name and a kind; live counts, the list of
+//!   live tasks, cancel by kind.
+//! - [`export`]: Prometheus text of the runtime's, graph's and trackers' metrics, and
+//!   a Chrome trace-event JSON of task polls ([`Handle::start_trace`]).
 //!
 //! ```
 //! let rt = taskweave_executor::Runtime::new().unwrap();
@@ -27,6 +32,7 @@
 
 mod blocking;
 mod coop;
+pub mod export;
 pub mod graph;
 #[cfg(taskweave_loom)]
 #[doc(hidden)]
@@ -35,6 +41,7 @@ pub mod runtime;
 mod sync;
 pub mod task;
 pub mod time;
+pub mod tracker;
 
 use std::future::Future;
 

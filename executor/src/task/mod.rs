@@ -17,6 +17,7 @@ mod error;
 mod harness;
 mod join;
 mod list;
+mod name;
 mod state;
 mod waker;
 mod yield_now;
@@ -28,6 +29,7 @@ use std::ptr::NonNull;
 pub use error::JoinError;
 pub use join::{AbortHandle, JoinHandle};
 pub(crate) use list::OwnedTasks;
+pub use name::TaskName;
 pub use yield_now::yield_now;
 
 /// Spawns a task on the current runtime; see [`crate::spawn`].
@@ -150,6 +152,11 @@ pub(crate) struct Notified {
 }
 
 impl Notified {
+    /// The task's id.
+    pub(crate) fn id(&self) -> Id {
+        self.raw.id()
+    }
+
     /// Polls the task (or cancels it, if aborted), consuming this reference.
     pub(crate) fn run(self) {
         let raw = self.raw;
