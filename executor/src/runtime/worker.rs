@@ -220,9 +220,10 @@ impl WorkerCore {
             self.shared.notify_one();
         }
         self.stats().add_poll();
-        self.shared.trace.run(self.index, task); // task.run(), recorded if tracing
-                                                 // Run what the task handed over through the LIFO slot, a few times at most,
-                                                 // so a pair of tasks that keep waking each other cannot starve the deque.
+        // `task.run()`, recorded while a trace session runs (trace.rs).
+        self.shared.trace.run(self.index, task);
+        // Run what the task handed over through the LIFO slot, a few times at most,
+        // so a pair of tasks that keep waking each other cannot starve the deque.
         let mut lifo_polls = 0;
         while let Some(next) = self.lifo_slot.take() {
             if lifo_polls == MAX_LIFO_POLLS_PER_TICK || self.shared.is_shutdown() {
@@ -231,7 +232,7 @@ impl WorkerCore {
             }
             lifo_polls += 1;
             self.stats().add_poll();
-            self.shared.trace.run(self.index, next); // next.run(), recorded if tracing
+            self.shared.trace.run(self.index, next);
         }
     }
 
