@@ -106,7 +106,11 @@ fn running_lists_live_tasks_with_their_names_kinds_and_ids() {
         let tracker = TaskTracker::with_handle(rt.handle());
         let drops = DropCounter::new();
         let a = tracker.spawn("conn 10.0.0.1", "net", pending_holding(drops.guard()));
-        let b = tracker.spawn(String::from("flush /var/db"), "disk", pending_holding(drops.guard()));
+        let b = tracker.spawn(
+            String::from("flush /var/db"),
+            "disk",
+            pending_holding(drops.guard()),
+        );
         let c = tracker.spawn("conn 10.0.0.2", "net", pending_holding(drops.guard()));
         let done = tracker.spawn("quick", "net", async { 5 });
         assert_eq!(rt.block_on(done).unwrap(), 5);
@@ -126,7 +130,11 @@ fn running_lists_live_tasks_with_their_names_kinds_and_ids() {
         assert_eq!(ids, [a.id(), b.id(), c.id()]);
         assert!(live.windows(2).all(|w| w[0].spawned_at <= w[1].spawned_at));
 
-        let net: Vec<_> = tracker.running_of_kind("net").iter().map(|t| t.id).collect();
+        let net: Vec<_> = tracker
+            .running_of_kind("net")
+            .iter()
+            .map(|t| t.id)
+            .collect();
         assert_eq!(net, [a.id(), c.id()]);
         assert!(tracker.running_of_kind("nothing").is_empty());
         assert_eq!(tracker.len(), 3);
@@ -144,10 +152,22 @@ fn cancel_kind_aborts_exactly_that_kind() {
         let net_drops = DropCounter::new();
         let disk_drops = DropCounter::new();
         let net: Vec<_> = (0..5)
-            .map(|i| tracker.spawn(format!("net-{i}"), "net", pending_holding(net_drops.guard())))
+            .map(|i| {
+                tracker.spawn(
+                    format!("net-{i}"),
+                    "net",
+                    pending_holding(net_drops.guard()),
+                )
+            })
             .collect();
         let disk: Vec<_> = (0..3)
-            .map(|i| tracker.spawn(format!("disk-{i}"), "disk", pending_holding(disk_drops.guard())))
+            .map(|i| {
+                tracker.spawn(
+                    format!("disk-{i}"),
+                    "disk",
+                    pending_holding(disk_drops.guard()),
+                )
+            })
             .collect();
 
         assert_eq!(tracker.cancel_kind("unknown"), 0);
@@ -160,9 +180,20 @@ fn cancel_kind_aborts_exactly_that_kind() {
         });
         assert_eq!(net_drops.dropped(), 5);
         assert_eq!(disk_drops.dropped(), 0);
-        assert_eq!(tracker.cancel_kind("net"), 0, "nothing of that kind is left");
-        let names: HashSet<String> = tracker.running().iter().map(|t| t.name.to_string()).collect();
-        assert_eq!(names, HashSet::from(["disk-0".into(), "disk-1".into(), "disk-2".into()]));
+        assert_eq!(
+            tracker.cancel_kind("net"),
+            0,
+            "nothing of that kind is left"
+        );
+        let names: HashSet<String> = tracker
+            .running()
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            HashSet::from(["disk-0".into(), "disk-1".into(), "disk-2".into()])
+        );
         let net_stats = tracker.stats_of_kind("net");
         assert_eq!((net_stats.cancelled, net_stats.running), (5, 0));
 
@@ -196,7 +227,10 @@ fn finished_entries_do_not_pile_up() {
             }
         });
         let stats = tracker.stats();
-        assert_eq!((stats.spawned, stats.completed), (10 * WAVE as u64, 10 * WAVE as u64));
+        assert_eq!(
+            (stats.spawned, stats.completed),
+            (10 * WAVE as u64, 10 * WAVE as u64)
+        );
         // All spawns came from this one thread, hence one shard whose slots are reused.
         assert!(
             tracker.allocated_slots() <= WAVE,
@@ -255,22 +289,24 @@ fn many_workers_spawning_at_once_keep_exact_counts() {
                 .map(|p| {
                     let tracker = tracker.clone();
                     let ran = ran.clone();
-                    tracker.clone().spawn(format!("parent-{p}"), "parent", async move {
-                        let children: Vec<_> = (0..500)
-                            .map(|_| {
-                                let ran = ran.clone();
-                                tracker.spawn("child", "child", async move {
-                                    ran.fetch_add(1, SeqCst);
-                                    yield_now().await;
+                    tracker
+                        .clone()
+                        .spawn(format!("parent-{p}"), "parent", async move {
+                            let children: Vec<_> = (0..500)
+                                .map(|_| {
+                                    let ran = ran.clone();
+                                    tracker.spawn("child", "child", async move {
+                                        ran.fetch_add(1, SeqCst);
+                                        yield_now().await;
+                                    })
                                 })
-                            })
-                            .collect();
-                        // Snapshots taken while tasks come and go still add up.
-                        assert_balanced(&tracker.stats());
-                        for c in children {
-                            c.await.unwrap();
-                        }
-                    })
+                                .collect();
+                            // Snapshots taken while tasks come and go still add up.
+                            assert_balanced(&tracker.stats());
+                            for c in children {
+                                c.await.unwrap();
+                            }
+                        })
                 })
                 .collect();
             for p in parents {
@@ -327,7 +363,9 @@ fn runtime_shutdown_cancels_and_counts_tracked_tasks() {
         }
         // Spawning on the shut-down runtime: cancelled at once, and counted so.
         let late = tracker.spawn("late", "svc", async { 1 });
-        assert!(futures::executor::block_on(late).unwrap_err().is_cancelled());
+        assert!(futures::executor::block_on(late)
+            .unwrap_err()
+            .is_cancelled());
         let stats = tracker.stats();
         assert_eq!((stats.spawned, stats.cancelled, stats.running), (4, 4, 0));
         assert!(tracker.running().is_empty());
@@ -344,9 +382,20 @@ fn odd_names_and_kinds_are_kept_as_given() {
         for name in odd {
             tracker.spawn(name, "", pending_holding(drops.guard()));
         }
-        tracker.spawn(String::new(), "weird \"kind\"\n", pending_holding(drops.guard()));
-        let names: Vec<String> = tracker.running().iter().map(|t| t.name.to_string()).collect();
-        assert_eq!(names, ["", "quote \" and \\ backslash", "new\nline", "ünï✓", ""]);
+        tracker.spawn(
+            String::new(),
+            "weird \"kind\"\n",
+            pending_holding(drops.guard()),
+        );
+        let names: Vec<String> = tracker
+            .running()
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["", "quote \" and \\ backslash", "new\nline", "ünï✓", ""]
+        );
         assert_eq!(tracker.stats_of_kind("").running, 4);
         assert_eq!(tracker.stats_of_kind("weird \"kind\"\n").running, 1);
         assert_eq!(tracker.cancel_kind(""), 4);

@@ -196,7 +196,6 @@ impl Recorder {
             return Trace::new(Vec::new(), workers, 0, Duration::ZERO);
         };
         self.enabled.store(false, Ordering::SeqCst);
-        let stopped = Instant::now();
         let me = self as *const Recorder as usize;
         let own = RECORDING
             .try_with(Cell::get)
@@ -204,7 +203,7 @@ impl Recorder {
             .flatten()
             .filter(|&(recorder, _)| recorder == me)
             .map(|(_, worker)| worker);
-        let deadline = stopped + STOP_WAIT;
+        let deadline = Instant::now() + STOP_WAIT;
         for (index, slot) in self.workers.iter().enumerate() {
             if Some(index) == own {
                 continue;
@@ -213,6 +212,8 @@ impl Recorder {
                 std::thread::yield_now();
             }
         }
+        // After the wait, so every recorded poll ended within the session.
+        let stopped = Instant::now();
         let mut events = Vec::new();
         let mut dropped = 0;
         for (worker, slot) in self.workers.iter().enumerate() {
