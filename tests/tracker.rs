@@ -231,27 +231,30 @@ fn finished_entries_do_not_pile_up() {
             (stats.spawned, stats.completed),
             (10 * WAVE as u64, 10 * WAVE as u64)
         );
-        // All spawns came from this one thread, hence one shard whose slots are reused.
+        // Slots are reused: at most the live tasks of a wave, plus one per shard for
+        // the uneven split of a wave over the (at most 64) shards.
         assert!(
-            tracker.allocated_slots() <= WAVE,
+            tracker.allocated_slots() <= WAVE + 64,
             "{} slots for at most {WAVE} live tasks",
             tracker.allocated_slots()
         );
 
-        // A burst beyond 1024 live tasks: once they end, the shard gives memory back.
+        // A burst of more than 64 live tasks per shard: once they end, every shard
+        // gives its memory back.
+        const BURST: usize = 64 * 100;
         let drops = DropCounter::new();
-        let burst: Vec<_> = (0..2_000)
+        let burst: Vec<_> = (0..BURST)
             .map(|_| tracker.spawn("held", "burst", pending_holding(drops.guard())))
             .collect();
-        assert_eq!(tracker.len(), 2_000);
-        assert!(tracker.allocated_slots() >= 2_000);
-        assert_eq!(tracker.cancel_kind("burst"), 2_000);
+        assert_eq!(tracker.len(), BURST);
+        assert!(tracker.allocated_slots() >= BURST);
+        assert_eq!(tracker.cancel_kind("burst"), BURST);
         rt.block_on(async {
             for h in burst {
                 assert!(h.await.unwrap_err().is_cancelled());
             }
         });
-        assert_eq!(drops.dropped(), 2_000);
+        assert_eq!(drops.dropped(), BURST);
         assert_eq!(tracker.len(), 0);
         assert_eq!(tracker.allocated_slots(), 0);
     });

@@ -3,13 +3,15 @@
 //! of live tasks, and cancellation of every task of a kind.
 //!
 //! How it is kept cheap:
-//! - The live-task table is split into shards (a power of two, about twice the
-//!   machine's cores), each a slab under its own lock. A spawn locks the shard of its
-//!   thread (threads are spread over shards round-robin), so workers spawning at once
-//!   do not contend; a task's end locks the shard it was spawned into.
-//! - Counters live next to the entries, under the same lock, so a spawn costs one
-//!   lock, one slab write and one counter bump, and each shard's counts always add up
-//!   (see `shard.rs`). No lock is held while a task is polled or dropped.
+//! - The live-task table is split into shards (a power of two: 8 per core, 16 to
+//!   64), each a slab under its own lock. Each thread spreads its spawns over the
+//!   shards round-robin, and a task's end locks the shard it was spawned into, so a
+//!   worker spawning and workers ending tasks rarely meet on one lock (the same
+//!   reasoning as the runtime's owned-task list).
+//! - Counters live next to the entries, under the same lock, so a spawn costs two
+//!   short critical sections (reserve a slot; fill it and bump a counter, once the
+//!   task is allocated), an end one, and each shard's counts always add up (see
+//!   `shard.rs`). No lock is held while a task is allocated, polled or dropped.
 //! - A tracked task is the user's future inside a small wrapper (no extra allocation:
 //!   it lives in the task's own allocation). The wrapper reports the task's end from
 //!   inside its poll (an output, classified as completed or failed; a panic, caught
@@ -99,7 +101,7 @@ impl TaskTracker {
 
     fn build(handle: Option<Handle>) -> TaskTracker {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let shards = (cores * 2).next_power_of_two().clamp(2, 64);
+        let shards = (cores * 8).next_power_of_two().clamp(16, 64);
         TaskTracker {
             inner: Arc::new(Inner {
                 shards: (0..shards)
@@ -189,10 +191,10 @@ impl TaskTracker {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let shard = self.inner.local_shard();
-        let mut table = shard.lock();
-        // The entry must be in the table before the task can run (and end).
-        let key = table.vacant_key();
+        let shard = self.inner.next_shard();
+        // Two short critical sections, none around the task's allocation; the entry
+        // is in the table before the task can run (and end).
+        let key = shard.lock().reserve();
         let end = EndGuard {
             shard: shard.clone(),
             key,
@@ -200,17 +202,8 @@ impl TaskTracker {
         };
         let tracked = track(future, end, name.clone(), failed);
         let (owned, notified, join) = task::new_task(tracked, handle.shared.clone());
-        table.insert(
-            key,
-            Entry {
-                id: join.id(),
-                name,
-                kind,
-                spawned_at: Instant::now(),
-                abort: join.abort_handle(),
-            },
-        );
-        drop(table);
+        let entry = Entry::new(join.id(), name, kind, Instant::now(), join.abort_handle());
+        shard.lock().fill(key, entry);
         // After shutdown this cancels the task, which ends its entry as cancelled.
         let _ = handle.bind_and_schedule(owned, notified, |n| handle.shared.schedule(n));
         join
@@ -333,15 +326,24 @@ impl TaskTracker {
 }
 
 impl Inner {
-    /// This thread's shard (threads are spread over shards round-robin).
-    fn local_shard(&self) -> &Arc<Shard> {
+    /// The shard for the next spawn of this thread: each thread walks the shards
+    /// round-robin from its own starting point, so consecutive spawns, and the ends of
+    /// tasks running meanwhile on other workers, rarely meet on one lock.
+    fn next_shard(&self) -> &Arc<Shard> {
+        use std::cell::Cell;
         use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        static SEED: AtomicUsize = AtomicUsize::new(0);
         std::thread_local! {
-            static SEED: usize = NEXT.fetch_add(1, Relaxed);
+            static NEXT: Cell<usize> = Cell::new(SEED.fetch_add(7, Relaxed));
         }
-        let seed = SEED.try_with(|s| *s).unwrap_or(0);
-        &self.shards[seed & (self.shards.len() - 1)]
+        let at = NEXT
+            .try_with(|next| {
+                let at = next.get();
+                next.set(at.wrapping_add(1));
+                at
+            })
+            .unwrap_or(0);
+        &self.shards[at & (self.shards.len() - 1)]
     }
 }
 
