@@ -33,8 +33,7 @@ struct Options {
     trace: PathBuf,
 }
 
-const USAGE: &str =
-    "usage: metrics_http [--port N] [--seconds S] [--requests N] [--trace PATH]";
+const USAGE: &str = "usage: metrics_http [--port N] [--seconds S] [--requests N] [--trace PATH]";
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
@@ -45,10 +44,7 @@ fn parse_options() -> Result<Options, String> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let mut value = |what: &str| {
-            args.next()
-                .ok_or_else(|| format!("{flag} needs {what}"))
-        };
+        let mut value = |what: &str| args.next().ok_or_else(|| format!("{flag} needs {what}"));
         match flag.as_str() {
             "--port" => {
                 let v = value("a port number")?;
@@ -104,7 +100,10 @@ fn run(options: Options) -> std::io::Result<()> {
 
     let listener = TcpListener::bind(("127.0.0.1", options.port))?;
     let addr = listener.local_addr()?;
-    println!("serving http://{addr}/metrics and /tasks for {} s", options.seconds);
+    println!(
+        "serving http://{addr}/metrics and /tasks for {} s",
+        options.seconds
+    );
     let deadline = Instant::now() + Duration::from_secs(options.seconds);
     let (handle, served_tracker, limit) = (rt.handle().clone(), tracker.clone(), options.requests);
     let server =
@@ -194,12 +193,20 @@ fn submit_graph(handle: &Handle, wave: u64) {
             ExecutableTask::new(sleep(Duration::from_millis(2))).name(format!("load-{wave}"));
         let load_id = load.id();
         graph.add(load)?;
-        let parse = ExecutableTask::new(async {}).name("parse").depends_on(load_id);
-        let index = ExecutableTask::new(async {}).name("index").depends_on(load_id);
+        let parse = ExecutableTask::new(async {})
+            .name("parse")
+            .depends_on(load_id);
+        let index = ExecutableTask::new(async {})
+            .name("index")
+            .depends_on(load_id);
         let ids = [parse.id(), index.id()];
         graph.add(parse)?;
         graph.add(index)?;
-        graph.add(ExecutableTask::new(async {}).name("publish").dependencies(ids))?;
+        graph.add(
+            ExecutableTask::new(async {})
+                .name("publish")
+                .dependencies(ids),
+        )?;
         graph.submit()
     };
     // Fails only once the runtime shuts down.
@@ -264,9 +271,17 @@ fn respond(stream: TcpStream, handle: &Handle, tracker: &TaskTracker) -> std::io
             }
             ("200 OK", "text/plain; charset=utf-8", body)
         }
-        (Some("GET"), Some(_)) => ("404 Not Found", "text/plain", "try /metrics or /tasks\n".into()),
+        (Some("GET"), Some(_)) => (
+            "404 Not Found",
+            "text/plain",
+            "try /metrics or /tasks\n".into(),
+        ),
         (Some(_), Some(_)) => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
-        _ => ("400 Bad Request", "text/plain", "malformed request line\n".into()),
+        _ => (
+            "400 Bad Request",
+            "text/plain",
+            "malformed request line\n".into(),
+        ),
     };
     let mut stream = stream;
     write!(
@@ -282,7 +297,10 @@ fn respond(stream: TcpStream, handle: &Handle, tracker: &TaskTracker) -> std::io
 fn fetch(addr: SocketAddr, path: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response
