@@ -93,6 +93,9 @@ fn spawn_remote(rt: &Runtime, spawner: &Spawner) {
     assert_eq!(counter.load(Ordering::Relaxed), NUM_SPAWN);
 }
 
+/// One of the spawn shapes above.
+type Workload = fn(&Runtime, &Spawner);
+
 fn bench_tracker(c: &mut Criterion) {
     let rt = runtime();
     let tracker = TaskTracker::with_handle(rt.handle());
@@ -100,7 +103,7 @@ fn bench_tracker(c: &mut Criterion) {
         ("plain", Spawner::Plain(rt.handle().clone())),
         ("tracked", Spawner::Tracked(tracker.clone())),
     ];
-    let shapes: [(&str, fn(&Runtime, &Spawner)); 2] = [
+    let shapes: [(&str, Workload); 2] = [
         ("spawn_10k_local", spawn_local),
         ("spawn_10k_remote", spawn_remote),
     ];

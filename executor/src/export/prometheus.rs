@@ -59,124 +59,55 @@ pub fn render(handle: &Handle, tracker: Option<&TaskTracker>) -> String {
 
 fn runtime_families(out: &mut Exposition, m: &RuntimeMetrics) {
     let workers = m.num_workers();
-    out.family(
-        "taskweave_workers",
-        Type::Gauge,
-        "Worker threads of the runtime.",
-    );
-    out.sample("taskweave_workers", &[], workers);
-    out.family(
-        "taskweave_tasks_alive",
-        Type::Gauge,
-        "Tasks spawned and not yet completed, blocking tasks included.",
-    );
-    out.sample("taskweave_tasks_alive", &[], m.num_alive_tasks());
-    out.family(
+    #[rustfmt::skip]
+    let single: [(&str, Type, &str, usize); 6] = [
+        ("taskweave_workers", Type::Gauge, "Worker threads of the runtime.", workers),
+        ("taskweave_tasks_alive", Type::Gauge, "Tasks spawned and not yet completed, blocking tasks included.", m.num_alive_tasks()),
+        ("taskweave_injector_queue_depth", Type::Gauge, "Tasks waiting in the global injector queue.", m.injector_queue_depth()),
+        ("taskweave_blocking_threads", Type::Gauge, "Threads in the blocking pool.", m.num_blocking_threads()),
+        ("taskweave_blocking_idle_threads", Type::Gauge, "Idle threads in the blocking pool.", m.num_idle_blocking_threads()),
+        ("taskweave_blocking_queue_depth", Type::Gauge, "Blocking jobs waiting for a thread.", m.blocking_queue_depth()),
+    ];
+    for (name, ty, help, value) in single {
+        out.single(name, ty, help, value);
+    }
+    out.single(
         "taskweave_tasks_spawned_total",
         Type::Counter,
         "Tasks ever spawned on the runtime.",
-    );
-    out.sample(
-        "taskweave_tasks_spawned_total",
-        &[],
         m.spawned_tasks_count(),
     );
-    out.family(
-        "taskweave_injector_queue_depth",
-        Type::Gauge,
-        "Tasks waiting in the global injector queue.",
-    );
-    out.sample(
-        "taskweave_injector_queue_depth",
-        &[],
-        m.injector_queue_depth(),
-    );
-    out.family(
-        "taskweave_blocking_threads",
-        Type::Gauge,
-        "Threads in the blocking pool.",
-    );
-    out.sample("taskweave_blocking_threads", &[], m.num_blocking_threads());
-    out.family(
-        "taskweave_blocking_idle_threads",
-        Type::Gauge,
-        "Idle threads in the blocking pool.",
-    );
-    out.sample(
-        "taskweave_blocking_idle_threads",
-        &[],
-        m.num_idle_blocking_threads(),
-    );
-    out.family(
-        "taskweave_blocking_queue_depth",
-        Type::Gauge,
-        "Blocking jobs waiting for a thread.",
-    );
-    out.sample(
-        "taskweave_blocking_queue_depth",
-        &[],
-        m.blocking_queue_depth(),
-    );
 
-    let per_worker: [(&str, Type, &str, &dyn Fn(usize) -> Value); 5] = [
-        (
-            "taskweave_worker_local_queue_depth",
-            Type::Gauge,
-            "Tasks waiting in the worker's own queue.",
-            &|w| Value::Int(m.worker_local_queue_depth(w) as u64),
-        ),
-        (
-            "taskweave_worker_polls_total",
-            Type::Counter,
-            "Task polls made by the worker.",
-            &|w| Value::Int(m.worker_poll_count(w)),
-        ),
-        (
-            "taskweave_worker_steals_total",
-            Type::Counter,
-            "Tasks the worker stole from other workers.",
-            &|w| Value::Int(m.worker_steal_count(w)),
-        ),
-        (
-            "taskweave_worker_parks_total",
-            Type::Counter,
-            "Times the worker parked for lack of work.",
-            &|w| Value::Int(m.worker_park_count(w)),
-        ),
-        (
-            "taskweave_worker_busy_seconds_total",
-            Type::Counter,
-            "Time the worker spent out of park, up to its last park.",
-            &|w| Value::Float(m.worker_total_busy_duration(w).as_secs_f64()),
-        ),
+    #[rustfmt::skip]
+    let per_worker: [(&str, Type, &str, PerWorker); 5] = [
+        ("taskweave_worker_local_queue_depth", Type::Gauge, "Tasks waiting in the worker's own queue.", |m, w| Value::Int(m.worker_local_queue_depth(w) as u64)),
+        ("taskweave_worker_polls_total", Type::Counter, "Task polls made by the worker.", |m, w| Value::Int(m.worker_poll_count(w))),
+        ("taskweave_worker_steals_total", Type::Counter, "Tasks the worker stole from other workers.", |m, w| Value::Int(m.worker_steal_count(w))),
+        ("taskweave_worker_parks_total", Type::Counter, "Times the worker parked for lack of work.", |m, w| Value::Int(m.worker_park_count(w))),
+        ("taskweave_worker_busy_seconds_total", Type::Counter, "Time the worker spent out of park, up to its last park.", |m, w| Value::Float(m.worker_total_busy_duration(w).as_secs_f64())),
     ];
     for (name, ty, help, value) in per_worker {
         out.family(name, ty, help);
         for w in 0..workers {
-            out.sample(name, &[("worker", &w.to_string())], value(w));
+            out.sample(name, &[("worker", &w.to_string())], value(m, w));
         }
     }
 }
 
+/// Reads one worker's value of a per-worker family.
+type PerWorker = fn(&RuntimeMetrics, usize) -> Value;
+
 fn graph_families(out: &mut Exposition, m: &GraphMetrics) {
-    out.family(
+    out.single(
         "taskweave_graph_tasks_submitted_total",
         Type::Counter,
         "ExecutableTasks accepted by submit.",
-    );
-    out.sample(
-        "taskweave_graph_tasks_submitted_total",
-        &[],
         m.submitted_count(),
     );
-    out.family(
+    out.single(
         "taskweave_graph_tasks_started_total",
         Type::Counter,
         "ExecutableTasks that started running.",
-    );
-    out.sample(
-        "taskweave_graph_tasks_started_total",
-        &[],
         m.started_count(),
     );
     let name = "taskweave_graph_tasks_finished_total";
@@ -195,22 +126,18 @@ fn graph_families(out: &mut Exposition, m: &GraphMetrics) {
     ] {
         out.sample(name, &[("outcome", outcome)], count);
     }
-    out.family(
+    out.single(
         "taskweave_graph_ready_queue_depth",
         Type::Gauge,
         "Items waiting in the ExecutableTask ready heap.",
-    );
-    out.sample(
-        "taskweave_graph_ready_queue_depth",
-        &[],
         m.ready_queue_depth(),
     );
-    out.family(
+    out.single(
         "taskweave_graph_tasks_running",
         Type::Gauge,
         "ExecutableTasks started and not yet ended.",
+        m.running_count(),
     );
-    out.sample("taskweave_graph_tasks_running", &[], m.running_count());
 }
 
 fn tracker_families(out: &mut Exposition, tracker: &TaskTracker) {
@@ -293,6 +220,12 @@ impl Exposition {
         let _ = write!(self.text, "# HELP {name} ");
         escape_into(&mut self.text, help, false);
         let _ = writeln!(self.text, "\n# TYPE {name} {ty}");
+    }
+
+    /// A family with one unlabelled sample.
+    fn single(&mut self, name: &str, ty: Type, help: &str, value: impl Into<Value>) {
+        self.family(name, ty, help);
+        self.sample(name, &[], value);
     }
 
     /// One sample of the family just started.
