@@ -243,7 +243,22 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let ptr = Cell::allocate(future, scheduler, Id::next());
+    new_task_with_id(future, scheduler, Id::next())
+}
+
+/// [`new_task`] with an id the caller took from [`Id::next`] beforehand (the task
+/// tracker files the task under its id before the task exists).
+pub(crate) fn new_task_with_id<F, S>(
+    future: F,
+    scheduler: S,
+    id: Id,
+) -> (OwnedTask, Notified, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    let ptr = Cell::allocate(future, scheduler, id);
     let raw = RawTask { ptr };
     // SAFETY: the task was born with three references, one for each handle.
     unsafe {

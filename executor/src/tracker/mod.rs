@@ -4,14 +4,14 @@
 //!
 //! How it is kept cheap:
 //! - The live-task table is split into shards (a power of two: 8 per core, 16 to
-//!   64), each a slab under its own lock. Each thread spreads its spawns over the
-//!   shards round-robin, and a task's end locks the shard it was spawned into, so a
-//!   worker spawning and workers ending tasks rarely meet on one lock (the same
-//!   reasoning as the runtime's owned-task list).
-//! - Counters live next to the entries, under the same lock, so a spawn costs two
-//!   short critical sections (reserve a slot; fill it and bump a counter, once the
-//!   task is allocated), an end one, and each shard's counts always add up (see
-//!   `shard.rs`). No lock is held while a task is allocated, polled or dropped.
+//!   64), each a hash table by task id under its own lock. A task goes to the shard
+//!   its id names (the id is taken before the task is allocated), so consecutive
+//!   spawns spread over the shards and a worker spawning and workers ending tasks
+//!   rarely meet on one lock (as in the runtime's owned-task list).
+//! - Counters live next to the entries, under the same lock, so a spawn costs one
+//!   short critical section (file the entry, bump a counter) and an end another, and
+//!   each shard's counts always add up (see `shard.rs`). No lock is held while a
+//!   task is allocated, polled or dropped.
 //! - A tracked task is the user's future inside a small wrapper (no extra allocation:
 //!   it lives in the task's own allocation). The wrapper reports the task's end from
 //!   inside its poll (an output, classified as completed or failed; a panic, caught
@@ -191,19 +191,19 @@ impl TaskTracker {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let shard = self.inner.next_shard();
-        // Two short critical sections, none around the task's allocation; the entry
-        // is in the table before the task can run (and end).
-        let key = shard.lock().reserve();
+        // The task is filed under its id, taken first, so its end guard knows where
+        // to find its entry; the entry is in the table before the task can run.
+        let id = task::Id::next();
+        let shard = self.inner.shard_of(id);
         let end = EndGuard {
             shard: shard.clone(),
-            key,
+            id,
             ended: false,
         };
         let tracked = track(future, end, name.clone(), failed);
-        let (owned, notified, join) = task::new_task(tracked, handle.shared.clone());
-        let entry = Entry::new(join.id(), name, kind, Instant::now(), join.abort_handle());
-        shard.lock().fill(key, entry);
+        let (owned, notified, join) = task::new_task_with_id(tracked, handle.shared.clone(), id);
+        let entry = Entry::new(name, kind, Instant::now(), join.abort_handle());
+        shard.lock().insert(id, entry);
         // After shutdown this cancels the task, which ends its entry as cancelled.
         let _ = handle.bind_and_schedule(owned, notified, |n| handle.shared.schedule(n));
         join
@@ -260,18 +260,14 @@ impl TaskTracker {
     fn collect_live(&self, keep: impl Fn(&Entry) -> bool) -> Vec<TaskInfo> {
         let mut live = Vec::new();
         for shard in self.inner.shards.iter() {
-            live.extend(
-                shard
-                    .lock()
-                    .entries()
-                    .filter(|entry| keep(entry))
-                    .map(|entry| TaskInfo {
-                        id: entry.id,
-                        name: entry.name.clone(),
-                        kind: entry.kind,
-                        spawned_at: entry.spawned_at,
-                    }),
-            );
+            live.extend(shard.lock().entries().filter(|(_, entry)| keep(entry)).map(
+                |(id, entry)| TaskInfo {
+                    id,
+                    name: entry.name.clone(),
+                    kind: entry.kind,
+                    spawned_at: entry.spawned_at,
+                },
+            ));
         }
         live.sort_unstable_by_key(|info| (info.spawned_at, info.id));
         live
@@ -287,11 +283,12 @@ impl TaskTracker {
         self.len() == 0
     }
 
-    /// Slots the live-task table holds in memory (live or free for reuse): never
-    /// more than the most tasks alive at once, and back to 0 for a shard once it
-    /// empties after growing past 1024.
+    /// Entries the live-task table has room for: its memory, in entries. It follows
+    /// the most tasks alive at once (hash-table growth at most doubles that), not
+    /// the tasks ever spawned, and a shard's table is freed when it empties after
+    /// growing past 64 entries.
     pub fn allocated_slots(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.lock().slots()).sum()
+        self.inner.shards.iter().map(|s| s.lock().capacity()).sum()
     }
 
     /// Aborts every live task of kind `kind`; returns how many were asked to stop.
@@ -313,8 +310,8 @@ impl TaskTracker {
             let handles: Vec<task::AbortHandle> = shard
                 .lock()
                 .entries()
-                .filter(|entry| doomed(entry))
-                .map(|entry| entry.abort.clone())
+                .filter(|(_, entry)| doomed(entry))
+                .map(|(_, entry)| entry.abort.clone())
                 .collect();
             count += handles.len();
             for handle in handles {
@@ -326,24 +323,11 @@ impl TaskTracker {
 }
 
 impl Inner {
-    /// The shard for the next spawn of this thread: each thread walks the shards
-    /// round-robin from its own starting point, so consecutive spawns, and the ends of
-    /// tasks running meanwhile on other workers, rarely meet on one lock.
-    fn next_shard(&self) -> &Arc<Shard> {
-        use std::cell::Cell;
-        use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-        static SEED: AtomicUsize = AtomicUsize::new(0);
-        std::thread_local! {
-            static NEXT: Cell<usize> = Cell::new(SEED.fetch_add(7, Relaxed));
-        }
-        let at = NEXT
-            .try_with(|next| {
-                let at = next.get();
-                next.set(at.wrapping_add(1));
-                at
-            })
-            .unwrap_or(0);
-        &self.shards[at & (self.shards.len() - 1)]
+    /// The shard of task `id`. Ids are handed out sequentially (per thread, in
+    /// blocks), so consecutive spawns, and the ends of tasks running meanwhile on
+    /// other workers, rarely meet on one lock.
+    fn shard_of(&self, id: task::Id) -> &Arc<Shard> {
+        &self.shards[(id.as_u64() as usize) & (self.shards.len() - 1)]
     }
 }
 
@@ -365,7 +349,7 @@ impl std::fmt::Debug for TaskTracker {
 /// outcome, or from its destructor as cancelled.
 struct EndGuard {
     shard: Arc<Shard>,
-    key: usize,
+    id: task::Id,
     ended: bool,
 }
 
@@ -374,7 +358,7 @@ impl EndGuard {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
-        let entry = self.shard.lock().remove(self.key, outcome);
+        let entry = self.shard.lock().remove(self.id, outcome);
         drop(entry); // outside the lock
     }
 }

@@ -1,15 +1,13 @@
-//! One shard of a tracker's live-task table: a slab of entries plus per-kind counters,
-//! under one lock.
+//! One shard of a tracker's live-task table: the live entries by task id, plus
+//! per-kind counters, under one lock.
 //!
 //! Invariants (under the shard's lock):
-//! - A spawn takes a slot in two short critical sections: `reserve` (the slot's key
-//!   goes into the task's end guard), then, once the task is allocated outside the
-//!   lock, `fill`. The task is scheduled only after `fill`, so it cannot end first.
-//! - A slot is `Live` from `fill` until its task ends (completes, fails, panics or
-//!   is dropped); the task's own guard then frees it, exactly once.
-//!   Freed slots go on a free list and are reused, so the slab never holds more slots
-//!   than the most tasks ever alive at once in this shard, and an empty shard whose
-//!   slab grew past `SHRINK_ABOVE` slots releases it.
+//! - A task's entry is in the table of shard `id % shards` from its spawn (before the
+//!   task is scheduled, so it cannot end first) until it ends (completes, fails,
+//!   panics or is dropped); the task's own end guard then removes it, exactly once.
+//!   The table holds only live tasks, so its memory follows the most tasks alive at
+//!   once in this shard, and an empty shard whose table grew past `SHRINK_ABOVE`
+//!   entries gives the memory back.
 //! - Counters are kept per kind in a small vector; an entry remembers its kind's
 //!   index, and a spawn of the same kind as the previous one finds it without hashing.
 //! - For every kind: `spawned == live + completed + failed + panicked + cancelled`
@@ -24,7 +22,7 @@ use std::time::Instant;
 use super::stats::TrackerStats;
 use crate::task::{AbortHandle, Id, TaskName};
 
-/// An empty shard whose slab grew beyond this many slots gives the memory back.
+/// An empty shard whose table grew beyond this many entries gives the memory back.
 pub(crate) const SHRINK_ABOVE: usize = 64;
 
 /// How a tracked task ended.
@@ -38,7 +36,6 @@ pub(crate) enum Outcome {
 
 /// A live tracked task.
 pub(crate) struct Entry {
-    pub(crate) id: Id,
     pub(crate) name: TaskName,
     pub(crate) kind: &'static str,
     /// Index of `kind`'s counters in its shard (set by `insert`).
@@ -47,17 +44,26 @@ pub(crate) struct Entry {
     pub(crate) abort: AbortHandle,
 }
 
-enum Slot {
-    Live(Entry),
-    /// Taken by a spawn that has not filled it yet.
-    Reserved,
-    /// Free; the next free slot (`NO_SLOT` for none).
-    Vacant(usize),
+impl Entry {
+    /// A new entry (its kind's counter index is set on insert).
+    pub(crate) fn new(
+        name: TaskName,
+        kind: &'static str,
+        spawned_at: Instant,
+        abort: AbortHandle,
+    ) -> Entry {
+        Entry {
+            name,
+            kind,
+            kind_slot: 0,
+            spawned_at,
+            abort,
+        }
+    }
 }
 
-const NO_SLOT: usize = usize::MAX;
-
-/// FNV-1a: kinds are short static labels; SipHash's DoS resistance buys nothing here.
+/// FNV-1a, for kinds: short static labels, where SipHash's DoS resistance buys
+/// nothing.
 #[derive(Default)]
 pub(crate) struct Fnv(u64);
 
@@ -79,15 +85,33 @@ impl Hasher for Fnv {
     }
 }
 
+/// For task ids: one multiplication (Fibonacci hashing), which spreads sequential ids
+/// over the whole hash, high bits included.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 pub(crate) type KindMap<V> = HashMap<&'static str, V, BuildHasherDefault<Fnv>>;
 
 /// The state behind one shard's lock.
 #[derive(Default)]
 pub(crate) struct ShardState {
-    slots: Vec<Slot>,
-    free: Option<usize>,
-    live: usize,
-    reserved: usize,
+    live: HashMap<Id, Entry, BuildHasherDefault<IdHasher>>,
     /// Counters per kind (`running` is derived when read).
     kinds: Vec<(&'static str, TrackerStats)>,
     /// Where each kind's counters are in `kinds`.
@@ -95,26 +119,6 @@ pub(crate) struct ShardState {
     /// The last kind spawned here and its index: the common case of many spawns of
     /// one kind compares two pointers instead of hashing.
     last_kind: Option<(&'static str, u32)>,
-}
-
-impl Entry {
-    /// A new entry (its kind's counter index is set on insert).
-    pub(crate) fn new(
-        id: Id,
-        name: TaskName,
-        kind: &'static str,
-        spawned_at: Instant,
-        abort: AbortHandle,
-    ) -> Entry {
-        Entry {
-            id,
-            name,
-            kind,
-            kind_slot: 0,
-            spawned_at,
-            abort,
-        }
-    }
 }
 
 impl ShardState {
@@ -138,53 +142,18 @@ impl ShardState {
         slot
     }
 
-    /// Takes a slot for a spawn; returns its key, for `fill`.
-    pub(crate) fn reserve(&mut self) -> usize {
-        self.reserved += 1;
-        match self.free {
-            Some(key) => {
-                match std::mem::replace(&mut self.slots[key], Slot::Reserved) {
-                    Slot::Vacant(next) => self.free = (next != NO_SLOT).then_some(next),
-                    _ => unreachable!("tracker free list names a used slot {key}"),
-                }
-                key
-            }
-            None => {
-                self.slots.push(Slot::Reserved);
-                self.slots.len() - 1
-            }
-        }
-    }
-
-    /// Puts `entry` in the slot `reserve` gave, and counts the spawn.
-    pub(crate) fn fill(&mut self, key: usize, mut entry: Entry) {
+    /// Files the entry of a task about to be scheduled, and counts the spawn.
+    pub(crate) fn insert(&mut self, id: Id, mut entry: Entry) {
         entry.kind_slot = self.kind_slot(entry.kind);
         self.kinds[entry.kind_slot as usize].1.spawned += 1;
-        match std::mem::replace(&mut self.slots[key], Slot::Live(entry)) {
-            Slot::Reserved => {}
-            _ => unreachable!("tracker slot {key} filled without a reservation"),
-        }
-        self.reserved -= 1;
-        self.live += 1;
+        let previous = self.live.insert(id, entry);
+        debug_assert!(previous.is_none(), "task {id} tracked twice");
     }
 
-    /// Frees `key` and counts how its task ended; returns the entry, to be dropped
-    /// outside the lock.
-    pub(crate) fn remove(&mut self, key: usize, outcome: Outcome) -> Option<Entry> {
-        let next = self.free.unwrap_or(NO_SLOT);
-        let slot = self.slots.get_mut(key)?;
-        let entry = match std::mem::replace(slot, Slot::Vacant(next)) {
-            Slot::Live(entry) => entry,
-            Slot::Reserved => {
-                // The spawn unwound between `reserve` and `fill`: nothing to count.
-                self.free = Some(key);
-                self.reserved -= 1;
-                return None;
-            }
-            Slot::Vacant(_) => unreachable!("tracker slot {key} freed twice"),
-        };
-        self.free = Some(key);
-        self.live -= 1;
+    /// Removes the entry of task `id` and counts how it ended; returns the entry, to
+    /// be dropped outside the lock.
+    pub(crate) fn remove(&mut self, id: Id, outcome: Outcome) -> Option<Entry> {
+        let entry = self.live.remove(&id)?;
         let stats = &mut self.kinds[entry.kind_slot as usize].1;
         match outcome {
             Outcome::Completed => stats.completed += 1,
@@ -192,36 +161,32 @@ impl ShardState {
             Outcome::Panicked => stats.panicked += 1,
             Outcome::Cancelled => stats.cancelled += 1,
         }
-        if self.live == 0 && self.reserved == 0 && self.slots.len() > SHRINK_ABOVE {
-            self.slots = Vec::new();
-            self.free = None;
+        if self.live.is_empty() && self.live.capacity() > SHRINK_ABOVE {
+            self.live = HashMap::default();
         }
         Some(entry)
     }
 
+    /// Live entries.
     pub(crate) fn live(&self) -> usize {
-        self.live
+        self.live.len()
     }
 
-    /// Slots allocated (live or free): the table's memory, in entries.
-    pub(crate) fn slots(&self) -> usize {
-        self.slots.len()
+    /// Entries the table has room for without growing: its memory, in entries.
+    pub(crate) fn capacity(&self) -> usize {
+        self.live.capacity()
     }
 
     /// The live entries.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.slots.iter().filter_map(|slot| match slot {
-            Slot::Live(entry) => Some(entry),
-            Slot::Reserved | Slot::Vacant(_) => None,
-        })
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (Id, &Entry)> {
+        self.live.iter().map(|(&id, entry)| (id, entry))
     }
 
-    /// Counters per kind (`running` filled in from the live entries' count).
+    /// Counters per kind (`running` filled in from the others).
     pub(crate) fn kinds(&self) -> impl Iterator<Item = (&'static str, TrackerStats)> + '_ {
         self.kinds.iter().map(|&(kind, stats)| {
             let mut stats = stats;
-            stats.running =
-                stats.spawned - stats.completed - stats.failed - stats.panicked - stats.cancelled;
+            stats.running = stats.spawned - stats.finished();
             (kind, stats)
         })
     }
@@ -231,69 +196,71 @@ impl ShardState {
 mod tests {
     use super::*;
 
-    fn entry(kind: &'static str) -> Entry {
-        let rt = crate::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
+    /// A real task's id and abort handle (the entry needs them), and its name.
+    fn task(rt: &crate::Runtime, kind: &'static str) -> (Id, Entry) {
         let join = rt.spawn(async {});
-        Entry::new(
-            join.id(),
+        let entry = Entry::new(
             TaskName::from("t"),
             kind,
             Instant::now(),
             join.abort_handle(),
-        )
+        );
+        (join.id(), entry)
+    }
+
+    fn runtime() -> crate::Runtime {
+        crate::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap()
     }
 
     #[test]
-    fn freed_slots_are_reused_and_counts_balance() {
+    fn counts_balance_per_kind() {
+        let rt = runtime();
         let mut shard = ShardState::default();
-        let a = shard.reserve();
-        shard.fill(a, entry("io"));
-        let b = shard.reserve();
-        shard.fill(b, entry("cpu"));
-        assert_eq!((a, b), (0, 1));
+        let (a, entry_a) = task(&rt, "io");
+        let (b, entry_b) = task(&rt, "cpu");
+        let (c, entry_c) = task(&rt, "io");
+        shard.insert(a, entry_a);
+        shard.insert(b, entry_b);
+        shard.insert(c, entry_c);
         assert!(shard.remove(a, Outcome::Failed).is_some());
-        let c = shard.reserve();
-        assert_eq!(c, 0, "the freed slot comes first");
-        assert_eq!(shard.entries().count(), 1, "a reserved slot is not listed");
-        shard.fill(c, entry("io"));
-        assert_eq!(shard.slots(), 2);
-        assert_eq!(shard.live(), 2);
+        assert!(shard.remove(a, Outcome::Failed).is_none(), "removed once");
         let io = shard.kinds().find(|(k, _)| *k == "io").unwrap().1;
         assert_eq!((io.spawned, io.failed, io.running), (2, 1, 1));
-        assert_eq!(shard.entries().count(), 2);
-    }
-
-    #[test]
-    fn a_reservation_freed_unfilled_counts_nothing() {
-        let mut shard = ShardState::default();
-        let key = shard.reserve();
-        assert!(shard.remove(key, Outcome::Cancelled).is_none());
-        assert_eq!((shard.live(), shard.kinds().count()), (0, 0));
-        assert_eq!(shard.reserve(), key, "the slot is free again");
+        let ids: Vec<Id> = shard.entries().map(|(id, _)| id).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(ids.contains(&b) && ids.contains(&c));
+        assert_eq!(shard.live(), 2);
     }
 
     #[test]
     fn an_emptied_large_shard_gives_its_memory_back() {
+        let rt = runtime();
         let mut shard = ShardState::default();
-        let e = entry("bulk");
-        for _ in 0..=SHRINK_ABOVE {
-            let key = shard.reserve();
-            shard.fill(
-                key,
-                Entry::new(e.id, e.name.clone(), e.kind, e.spawned_at, e.abort.clone()),
-            );
+        let ids: Vec<Id> = (0..=SHRINK_ABOVE)
+            .map(|_| {
+                let (id, entry) = task(&rt, "bulk");
+                shard.insert(id, entry);
+                id
+            })
+            .collect();
+        assert!(shard.capacity() > SHRINK_ABOVE);
+        for id in ids {
+            shard.remove(id, Outcome::Completed);
         }
-        assert_eq!(shard.slots(), SHRINK_ABOVE + 1);
-        for key in 0..=SHRINK_ABOVE {
-            shard.remove(key, Outcome::Completed);
-        }
-        assert_eq!(shard.slots(), 0);
-        assert_eq!(
-            shard.kinds().next().unwrap().1.completed,
-            SHRINK_ABOVE as u64 + 1
-        );
+        assert_eq!(shard.capacity(), 0);
+        let bulk = shard.kinds().next().unwrap().1;
+        assert_eq!(bulk.completed, SHRINK_ABOVE as u64 + 1);
+    }
+
+    #[test]
+    fn sequential_ids_hash_apart() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<IdHasher>::default();
+        let top_bits: std::collections::HashSet<u64> =
+            (1..=64u64).map(|id| build.hash_one(id) >> 57).collect();
+        assert!(top_bits.len() > 32, "sequential ids share their top bits");
     }
 }
