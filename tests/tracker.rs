@@ -234,9 +234,9 @@ fn finished_entries_do_not_pile_up() {
         // Memory follows the live tasks of a wave (hash tables at most double it),
         // not the 10k spawned.
         assert!(
-            tracker.allocated_slots() <= 2 * WAVE,
+            tracker.table_capacity() <= 2 * WAVE,
             "{} slots for at most {WAVE} live tasks",
-            tracker.allocated_slots()
+            tracker.table_capacity()
         );
 
         // A burst of more than 64 live tasks per shard: once they end, every shard
@@ -247,7 +247,7 @@ fn finished_entries_do_not_pile_up() {
             .map(|_| tracker.spawn("held", "burst", pending_holding(drops.guard())))
             .collect();
         assert_eq!(tracker.len(), BURST);
-        assert!(tracker.allocated_slots() >= BURST);
+        assert!(tracker.table_capacity() >= BURST);
         assert_eq!(tracker.cancel_kind("burst"), BURST);
         rt.block_on(async {
             for h in burst {
@@ -256,7 +256,7 @@ fn finished_entries_do_not_pile_up() {
         });
         assert_eq!(drops.dropped(), BURST);
         assert_eq!(tracker.len(), 0);
-        assert_eq!(tracker.allocated_slots(), 0);
+        assert_eq!(tracker.table_capacity(), 0);
     });
 }
 

@@ -19,9 +19,9 @@
 //!   (cancelled). So outcomes are counted even for detached tasks whose `JoinHandle`
 //!   nobody awaits.
 //! - Memory is bounded by the tasks alive at once: an entry is removed when its task
-//!   ends, its slot is reused, and an emptied shard that grew large gives its slab
-//!   back. Per-kind counters grow with the number of distinct kinds, which are
-//!   `&'static str` labels (like metric label values), not per-task data.
+//!   ends, and an emptied shard whose table grew past 64 entries frees it. Per-kind
+//!   counters grow with the number of distinct kinds, which are `&'static str`
+//!   labels (like metric label values), not per-task data.
 
 mod shard;
 mod stats;
@@ -287,7 +287,7 @@ impl TaskTracker {
     /// the most tasks alive at once (hash-table growth at most doubles that), not
     /// the tasks ever spawned, and a shard's table is freed when it empties after
     /// growing past 64 entries.
-    pub fn allocated_slots(&self) -> usize {
+    pub fn table_capacity(&self) -> usize {
         self.inner.shards.iter().map(|s| s.lock().capacity()).sum()
     }
 
