@@ -10,6 +10,11 @@
 //! - [`supervise`]: [`spawn_critical`] (restart a task after a panic or error, per a
 //!   policy, backoff, restart budget and stable window) and [`Supervisor`] (named
 //!   tasks managed at run time); [`TimeoutExt`]: `.with_timeout(d)` on every future.
+//! - [`graph`]: ExecutableTasks with dependencies, priorities, deadlines and retries.
+//! - [`tracker::TaskTracker`]: spawn with a name and a kind; live counts, the list of
+//!   live tasks, cancel by kind.
+//! - [`export`]: Prometheus text of the runtime's, graph's and trackers' metrics, and
+//!   a Chrome trace-event JSON of task polls ([`Handle::start_trace`]).
 //!
 //! ```
 //! let rt = taskweave_executor::Runtime::new().unwrap();
@@ -30,6 +35,7 @@
 
 mod blocking;
 mod coop;
+pub mod export;
 pub mod graph;
 #[cfg(taskweave_loom)]
 #[doc(hidden)]
@@ -39,6 +45,7 @@ pub mod supervise;
 mod sync;
 pub mod task;
 pub mod time;
+pub mod tracker;
 
 use std::future::Future;
 

@@ -84,6 +84,11 @@ impl Dispatch {
         self.ready_len.load(Relaxed) > 0
     }
 
+    /// Items in the heap, stale ones included (a hint, for metrics).
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready_len.load(Relaxed)
+    }
+
     /// Adds a batch. `tasks` pairs each spec with its not-yet-scheduled task, in the
     /// same order. On error nothing is added and the tasks are handed back.
     pub(crate) fn submit(

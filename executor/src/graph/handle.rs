@@ -109,6 +109,7 @@ impl<T> TaskHandle<T> {
             }
             Err(_) => {} // finished already, or forgotten
         }
+        self.handle.shared.graph_stats.add_doomed(&doomed);
         crate::graph::cancel_doomed(doomed);
     }
 

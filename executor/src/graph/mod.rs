@@ -15,7 +15,8 @@
 //!
 //! Files: `executable.rs` (builder), `body.rs` (what runs), `run.rs` (the runner:
 //! attempts, timeout, retries, reporting), `retry.rs` (policies and backoff),
-//! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`.
+//! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`,
+//! `stats.rs` (counters: submitted, started, outcomes; [`GraphMetrics`]).
 
 mod body;
 pub(crate) mod dispatch;
@@ -23,12 +24,14 @@ mod executable;
 mod handle;
 mod retry;
 mod run;
+pub(crate) mod stats;
 mod submit;
 
 pub use body::{BoxError, Factory, Once, OnceFallible, TaskBody};
 pub use executable::ExecutableTask;
 pub use handle::{TaskError, TaskHandle};
 pub use retry::{Backoff, RetryOn, RetryPolicy};
+pub use stats::GraphMetrics;
 pub use submit::{SubmitError, TaskGraph};
 pub use taskweave_scheduler::{
     FailureReason, GraphError, Priority, ResourceRequirements, TaskId, TaskSpec,
@@ -74,6 +77,10 @@ impl crate::runtime::Handle {
         if released.is_some() && shared.dispatch.has_ready() {
             shared.notify_one();
         }
+        if released.is_some() {
+            shared.graph_stats.add_outcome(outcome);
+        }
+        shared.graph_stats.add_doomed(&doomed);
         cancel_doomed(doomed);
         released.is_some()
     }

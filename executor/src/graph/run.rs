@@ -48,6 +48,8 @@ struct Limits {
 /// The runnable form of an ExecutableTask.
 pub(crate) struct Executable<B: TaskBody> {
     id: TaskId,
+    /// The task's name, for the trace recorder.
+    name: Option<std::sync::Arc<str>>,
     /// The address of the runtime's shared state: an identity, never dereferenced.
     runtime: usize,
     body: B,
@@ -63,6 +65,7 @@ pub(crate) struct Executable<B: TaskBody> {
 impl<B: TaskBody> Executable<B> {
     pub(crate) fn new(
         id: TaskId,
+        name: Option<std::sync::Arc<str>>,
         runtime: usize,
         body: B,
         timeout: Option<Duration>,
@@ -70,6 +73,7 @@ impl<B: TaskBody> Executable<B> {
     ) -> Self {
         Executable {
             id,
+            name,
             runtime,
             body,
             limits: (timeout.is_some() || retry.is_some())
@@ -86,6 +90,7 @@ impl<B: TaskBody> Executable<B> {
     fn report(&mut self, outcome: Result<(), FailureReason>) -> bool {
         self.reported = true;
         crate::runtime::with_runtime_at(self.runtime, |handle| {
+            handle.shared.graph_stats.add_ended();
             handle.complete_executable(self.id, outcome)
         })
         .unwrap_or(true)
@@ -134,7 +139,13 @@ impl<B: TaskBody> Future for Executable<B> {
         // while pinned (phases are replaced in place, which drops the old attempt
         // where it lies), and `Executable`'s Drop does not move it either.
         let this = unsafe { self.get_unchecked_mut() };
-        this.started = true;
+        if !this.started {
+            this.started = true;
+            crate::runtime::with_runtime_at(this.runtime, |h| h.shared.graph_stats.add_started());
+        }
+        if let Some(name) = &this.name {
+            crate::runtime::trace::note_task_name(|| name.clone().into());
+        }
         loop {
             match &mut this.phase {
                 Phase::Idle => match this.body.start() {

@@ -171,7 +171,14 @@ fn prepare<B: TaskBody>(
         retry,
         body,
     } = task;
-    let runner = Executable::new(spec.id, handle.identity(), body, timeout, retry);
+    let runner = Executable::new(
+        spec.id,
+        spec.name.clone(),
+        handle.identity(),
+        body,
+        timeout,
+        retry,
+    );
     let scheduler = ExecSchedule {
         shared: handle.shared.clone(),
         priority: spec.priority,
@@ -201,6 +208,8 @@ fn commit(handle: &Handle, specs: &[TaskSpec], prepared: Vec<Prepared>) -> Resul
     let mut doomed: Doomed = Vec::new();
     match shared.dispatch.submit(specs, notifieds, &mut doomed) {
         Ok(released) => {
+            shared.graph_stats.add_submitted(specs.len());
+            shared.graph_stats.add_doomed(&doomed);
             shared.notify_ready_heap(released);
             super::cancel_doomed(doomed);
             Ok(())

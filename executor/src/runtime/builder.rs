@@ -188,6 +188,8 @@ impl Builder {
             ),
             shutdown: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),
+            graph_stats: Default::default(),
+            trace: super::trace::Recorder::new(workers),
             config: Config {
                 global_queue_interval: self.global_queue_interval,
                 on_thread_start: self.on_thread_start.clone(),

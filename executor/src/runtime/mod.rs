@@ -5,7 +5,8 @@
 //! by workers, scheduling), `worker.rs` (the worker loop), `idle.rs` (who sleeps, who
 //! wakes whom), `park.rs` (thread parking), `queue.rs` (deques, loom-switchable),
 //! `context.rs` (thread-locals), `block_on.rs`, `spawn_blocking.rs`, `metrics.rs`,
-//! `global.rs` (the process-wide default runtime).
+//! `trace.rs` (the opt-in recorder of task polls), `global.rs` (the process-wide
+//! default runtime).
 //!
 //! Shutdown protocol (`Runtime::drop` / `shutdown_timeout`): (1) set the shutdown flag
 //! and wake every worker; (2) wait for workers to leave their loop (each finishes the
@@ -27,6 +28,7 @@ pub(crate) mod park;
 pub(crate) mod queue;
 pub(crate) mod shared;
 mod spawn_blocking;
+pub(crate) mod trace;
 mod worker;
 
 use std::fmt;
@@ -38,6 +40,7 @@ pub use builder::Builder;
 pub(crate) use global::global_handle;
 pub use handle::Handle;
 pub use metrics::RuntimeMetrics;
+pub use trace::{DEFAULT_TRACE_CAPACITY, MAX_TRACE_CAPACITY};
 
 use crate::sync::{thread, Arc, Mutex};
 use crate::task::JoinHandle;
@@ -138,6 +141,36 @@ impl Runtime {
     /// This runtime's metrics.
     pub fn metrics(&self) -> RuntimeMetrics {
         self.handle.metrics()
+    }
+
+    /// This runtime's ExecutableTask counters; see [`Handle::graph_metrics`].
+    pub fn graph_metrics(&self) -> crate::graph::GraphMetrics {
+        self.handle.graph_metrics()
+    }
+
+    /// Starts recording task polls; see [`Handle::start_trace`].
+    ///
+    /// # Errors
+    /// See [`Handle::start_trace`].
+    pub fn start_trace(&self) -> Result<(), crate::export::trace::TraceError> {
+        self.handle.start_trace()
+    }
+
+    /// Starts recording task polls, keeping at most `capacity` per worker; see
+    /// [`Handle::start_trace_with_capacity`].
+    ///
+    /// # Errors
+    /// See [`Handle::start_trace_with_capacity`].
+    pub fn start_trace_with_capacity(
+        &self,
+        capacity: usize,
+    ) -> Result<(), crate::export::trace::TraceError> {
+        self.handle.start_trace_with_capacity(capacity)
+    }
+
+    /// Stops recording and returns the trace; see [`Handle::stop_trace`].
+    pub fn stop_trace(&self) -> crate::export::trace::Trace {
+        self.handle.stop_trace()
     }
 
     /// Shuts down, waiting at most `timeout` for workers to finish the poll they are
@@ -286,6 +319,17 @@ pub(crate) fn with_runtime_at<R>(runtime: usize, f: impl FnOnce(&Handle) -> R) -
 /// The current runtime's handle, or the process-wide default runtime's.
 pub(crate) fn current_or_global() -> Handle {
     context::with_current(|h| h.cloned()).unwrap_or_else(|| global_handle().clone())
+}
+
+/// Runs `f` with the current runtime's handle, or the default runtime's; avoids
+/// cloning the handle.
+pub(crate) fn with_current_or_global<R>(f: impl FnOnce(&Handle) -> R) -> R {
+    let mut f = Some(f);
+    let done = context::with_current(|h| h.map(|h| (f.take().expect("once"))(h)));
+    match done {
+        Some(r) => r,
+        None => (f.take().expect("once"))(global_handle()),
+    }
 }
 
 /// Spawns on the current runtime, or the default one; avoids cloning the handle.

@@ -44,6 +44,10 @@ pub(crate) struct Shared {
     pub(crate) dispatch: crate::graph::dispatch::Dispatch,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stats: Box<[WorkerStats]>,
+    /// ExecutableTask counters (`graph/stats.rs`).
+    pub(crate) graph_stats: crate::graph::stats::GraphStats,
+    /// The opt-in recorder of task polls (`trace.rs`).
+    pub(crate) trace: super::trace::Recorder,
     pub(crate) config: Config,
     pub(crate) time: Arc<crate::time::Driver>,
     pub(crate) blocking: Arc<BlockingPool>,

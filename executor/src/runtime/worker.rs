@@ -220,7 +220,8 @@ impl WorkerCore {
             self.shared.notify_one();
         }
         self.stats().add_poll();
-        task.run();
+        // `task.run()`, recorded while a trace session runs (trace.rs).
+        self.shared.trace.run(self.index, task);
         // Run what the task handed over through the LIFO slot, a few times at most,
         // so a pair of tasks that keep waking each other cannot starve the deque.
         let mut lifo_polls = 0;
@@ -231,7 +232,7 @@ impl WorkerCore {
             }
             lifo_polls += 1;
             self.stats().add_poll();
-            next.run();
+            self.shared.trace.run(self.index, next);
         }
     }
 

@@ -17,6 +17,7 @@ mod error;
 mod harness;
 mod join;
 mod list;
+mod name;
 mod state;
 mod waker;
 mod yield_now;
@@ -28,6 +29,7 @@ use std::ptr::NonNull;
 pub use error::JoinError;
 pub use join::{AbortHandle, JoinHandle};
 pub(crate) use list::OwnedTasks;
+pub use name::TaskName;
 pub use yield_now::yield_now;
 
 /// Spawns a task on the current runtime; see [`crate::spawn`].
@@ -150,6 +152,11 @@ pub(crate) struct Notified {
 }
 
 impl Notified {
+    /// The task's id.
+    pub(crate) fn id(&self) -> Id {
+        self.raw.id()
+    }
+
     /// Polls the task (or cancels it, if aborted), consuming this reference.
     pub(crate) fn run(self) {
         let raw = self.raw;
@@ -236,7 +243,22 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let ptr = Cell::allocate(future, scheduler, Id::next());
+    new_task_with_id(future, scheduler, Id::next())
+}
+
+/// [`new_task`] with an id the caller took from [`Id::next`] beforehand (the task
+/// tracker files the task under its id before the task exists).
+pub(crate) fn new_task_with_id<F, S>(
+    future: F,
+    scheduler: S,
+    id: Id,
+) -> (OwnedTask, Notified, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    let ptr = Cell::allocate(future, scheduler, id);
     let raw = RawTask { ptr };
     // SAFETY: the task was born with three references, one for each handle.
     unsafe {
