@@ -15,8 +15,11 @@
 //!
 //! Files: `executable.rs` (builder), `body.rs` (what runs), `run.rs` (the runner:
 //! attempts, timeout, retries, reporting), `retry.rs` (policies and backoff),
-//! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`.
+//! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`,
+//! `admit.rs` (the resource monitor's gate: in-flight permits taken at a task's first
+//! poll, resource admission, backpressure on pending tasks).
 
+pub(crate) mod admit;
 mod body;
 pub(crate) mod dispatch;
 mod executable;

@@ -12,6 +12,11 @@
 //!   per task): it reports through the thread's current runtime, checked to be its
 //!   own. Polls and cancellations run on that runtime's workers; only a drop during
 //!   runtime shutdown happens elsewhere, and then there is nobody left to tell.
+//! - With the resource monitor on, the runner holds a `Ticket` (`admit.rs`): its first
+//!   poll waits there for an in-flight permit before the body starts (the graph
+//!   already counts the task as running; its timeout starts with the attempt, after
+//!   the permit). The permit is released just before the end is reported, or when the
+//!   runner is dropped.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use taskweave_scheduler::{FailureReason, TaskId};
 
+use super::admit::Ticket;
 use super::body::TaskBody;
 use super::handle::TaskError;
 use super::retry::{RetryOn, RetryPolicy};
@@ -48,6 +54,8 @@ pub(crate) struct Executable<B: TaskBody> {
     phase: Phase<B::Attempt>,
     started: bool,
     reported: bool,
+    /// The monitor's gate pass (`None` when the monitor is off).
+    ticket: Option<Ticket>,
 }
 
 impl<B: TaskBody> Executable<B> {
@@ -57,6 +65,7 @@ impl<B: TaskBody> Executable<B> {
         body: B,
         timeout: Option<Duration>,
         retry: Option<RetryPolicy>,
+        ticket: Option<Ticket>,
     ) -> Self {
         Executable {
             id,
@@ -68,6 +77,7 @@ impl<B: TaskBody> Executable<B> {
             phase: Phase::Idle,
             started: false,
             reported: false,
+            ticket,
         }
     }
 
@@ -75,6 +85,10 @@ impl<B: TaskBody> Executable<B> {
     /// task was cancelled first (then the cancellation is the task's result).
     fn report(&mut self, outcome: Result<(), FailureReason>) -> bool {
         self.reported = true;
+        if let Some(ticket) = &mut self.ticket {
+            // Free the slot first, so the task it goes to can be the next one run.
+            ticket.finish();
+        }
         crate::runtime::with_runtime_at(self.runtime, |handle| {
             handle.complete_executable(self.id, outcome)
         })
@@ -123,6 +137,13 @@ impl<B: TaskBody> Future for Executable<B> {
         // where it lies), and `Executable`'s Drop does not move it either.
         let this = unsafe { self.get_unchecked_mut() };
         this.started = true;
+        // Monitor gate (admit.rs): before the body first runs, take an in-flight permit
+        // (and the declared resources); without one, wait to be granted it.
+        if let Some(ticket) = &mut this.ticket {
+            if ticket.poll_start(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
         loop {
             match &mut this.phase {
                 Phase::Idle => match this.body.start() {

@@ -5,7 +5,8 @@
 //! by workers, scheduling), `worker.rs` (the worker loop), `idle.rs` (who sleeps, who
 //! wakes whom), `park.rs` (thread parking), `queue.rs` (deques, loom-switchable),
 //! `context.rs` (thread-locals), `block_on.rs`, `spawn_blocking.rs`, `metrics.rs`,
-//! `global.rs` (the process-wide default runtime).
+//! `global.rs` (the process-wide default runtime), `monitoring.rs` (the resource
+//! monitor's configuration, sampler and status).
 //!
 //! Shutdown protocol (`Runtime::drop` / `shutdown_timeout`): (1) set the shutdown flag
 //! and wake every worker; (2) wait for workers to leave their loop (each finishes the
@@ -14,7 +15,8 @@
 //! thread, and their JoinHandles resolve as cancelled; a task still inside a poll on a
 //! worker that did not exit in time is cancelled by that worker after the poll;
 //! (4) stop the timer thread (pending sleeps complete) and the blocking pool (queued
-//! jobs are cancelled; running ones are not waited for beyond the timeout).
+//! jobs are cancelled; running ones are not waited for beyond the timeout). The
+//! resource monitor's sampler is stopped and its gate closed at the start of (3).
 
 mod block_on;
 mod builder;
@@ -23,6 +25,7 @@ mod global;
 mod handle;
 pub(crate) mod idle;
 mod metrics;
+pub(crate) mod monitoring;
 pub(crate) mod park;
 pub(crate) mod queue;
 pub(crate) mod shared;
@@ -123,6 +126,12 @@ impl Runtime {
         task: crate::graph::ExecutableTask<B>,
     ) -> Result<crate::graph::TaskHandle<B::Output>, crate::graph::SubmitError> {
         self.handle.submit(task)
+    }
+
+    /// The resource monitor's status (in-flight limit, running, waiting and pending
+    /// ExecutableTasks, budget, sampler); `None` if the monitor is disabled.
+    pub fn monitor_status(&self) -> Option<crate::monitor::MonitorStatus> {
+        self.handle.monitor_status()
     }
 
     /// This runtime's handle.

@@ -1,0 +1,783 @@
+//! The monitor's gate for ExecutableTasks: in-flight permits, resource admission, the
+//! priority-ordered wait for a permit, and the bound on pending tasks (backpressure).
+//!
+//! Where it acts: each ExecutableTask's runner (`run.rs`) holds a [`Ticket`]. On the
+//! task's first poll — after the ready heap picked it, before its body runs — the
+//! ticket must take a permit: a free in-flight slot (`in_flight < limit`, the limit set
+//! by the [`ConcurrencyController`] each monitor tick) and, for a task that declared
+//! resources, a share of the cores/memory budget ([`Admission`]). Without one the task
+//! waits here (its poll returns `Pending`) and is woken with the permit already
+//! granted. Only that first start is gated: once started, a task's wake-ups never are,
+//! and plain `spawn` never meets the gate. Gating at start, not at submit, means a
+//! dependent submitted before its dependency holds nothing while it waits for it.
+//!
+//! Invariants:
+//! - `in_flight` counts the permits held (granted and not yet released); a permit is
+//!   taken only while `in_flight < limit` and, for declared needs, while they fit the
+//!   budget. Lowering the limit never revokes a permit: `in_flight` drains to it.
+//! - Waiting is ordered by the task's base priority, higher first, FIFO within a
+//!   priority. Only the head is ever granted (a big high-priority task is not starved
+//!   by smaller ones slipping past), and while anything waits a newly started task
+//!   queues behind it instead of taking a free slot.
+//! - Every permit is released exactly once: when the task reports its end
+//!   ([`Ticket::finish`]), or when its runner is dropped (cancelled, shut down). A
+//!   release grants what it freed to the waiting head(s) *before* anyone else can take
+//!   it (hand-off), then wakes them; a woken task finds its permit in its waiter slot.
+//! - No lost wake-up: a releaser decrements `in_flight` and then reads `queued`; a
+//!   waiter increments `queued` (under the queue lock) and then tries to take a permit.
+//!   Both are `SeqCst`, so at least one of them sees the other.
+//! - Lock order: the wait queue, then a waiter's slot, then the admission ledger. Wakers
+//!   are woken with no lock held.
+//! - `pending` (the backlog) counts submitted tasks that have not started: +1 when a
+//!   task is handed to the runtime (for a `TaskGraph`, when the batch is submitted),
+//!   −1 when its ticket starts or is dropped unstarted. `try_*` submissions refuse
+//!   past `pending_capacity`; awaiting ones wait for room. A batch larger than the
+//!   capacity is let in when nothing else is pending, so it cannot wait forever.
+//! - After [`Gate::close`] (runtime shutdown) nothing is granted; waiters and
+//!   submitters waiting for room are released (their tasks are cancelled by shutdown).
+
+use std::collections::BinaryHeap;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use taskweave_monitor::{
+    Admission, Budget, ConcurrencyController, ControllerConfig, Decision, Permit, Pressure,
+    Requirements,
+};
+use taskweave_scheduler::TaskSpec;
+
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+use Ordering::{Acquire, Relaxed, SeqCst};
+
+/// What a task holds while it runs (zero for a task that declared nothing).
+pub(crate) type Needs = Requirements;
+
+/// How the gate is set up (derived from `MonitorConfig` at build time).
+pub(crate) struct GateConfig {
+    pub(crate) controller: ControllerConfig,
+    /// The most cores/memory declared tasks may hold at once.
+    pub(crate) capacity: Budget,
+    /// Share of total memory kept free when the budget follows pressure.
+    pub(crate) memory_headroom: f32,
+    pub(crate) pending_capacity: usize,
+}
+
+/// A held permit: an in-flight slot and, for declared needs, the admission share.
+pub(crate) struct Running {
+    permit: Option<Permit>,
+    since: Instant,
+}
+
+/// A waiting task's slot: how the grant reaches it.
+enum WaitState {
+    /// Not yet granted; the waker to wake when it is (`None` after `close`).
+    Waiting(Option<Waker>),
+    /// Granted; the task takes it on its next poll.
+    Granted(Running),
+    /// The task was dropped; the queue entry is skipped.
+    Abandoned,
+}
+
+struct Waiter {
+    state: Mutex<WaitState>,
+}
+
+struct Entry {
+    priority: u8,
+    seq: u64,
+    need: Requirements,
+    waiter: Arc<Waiter>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    /// Max-heap order: higher priority, then older (smaller `seq`).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.priority
+            .cmp(&other.priority)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Default)]
+struct WaitQueue {
+    heap: BinaryHeap<Entry>,
+    next_seq: u64,
+}
+
+/// Submitters waiting for room in the backlog.
+#[derive(Default)]
+struct RoomWaiters {
+    wakers: Vec<(u64, Waker)>,
+    next_id: u64,
+}
+
+/// The gate of one runtime (shared by its runners and the monitor's tick hook).
+pub(crate) struct Gate {
+    limit: AtomicUsize,
+    in_flight: AtomicUsize,
+    /// Entries in the wait queue, abandoned ones included (readable without the lock).
+    queued: AtomicUsize,
+    /// Tasks waiting for a permit (abandoned ones excluded).
+    waiting: AtomicUsize,
+    queue: Mutex<WaitQueue>,
+    admission: Admission<()>,
+    memory_headroom: f32,
+    controller: Mutex<ConcurrencyController>,
+    /// Submitted, not yet started.
+    pending: AtomicUsize,
+    pending_capacity: usize,
+    room: Mutex<RoomWaiters>,
+    /// `room.wakers.len()`, readable without the lock.
+    room_waiters: AtomicUsize,
+    closed: AtomicBool,
+    // Statistics; the `tick_*` ones are folded into the controller each tick.
+    peak_in_flight: AtomicUsize,
+    tick_peak: AtomicUsize,
+    tick_completions: AtomicU64,
+    tick_latency_nanos: AtomicU64,
+    started: AtomicU64,
+    completed: AtomicU64,
+}
+
+/// A snapshot of the gate's counters (see `MonitorStatus`).
+pub(crate) struct GateCounts {
+    pub(crate) limit: usize,
+    pub(crate) in_flight: usize,
+    pub(crate) peak_in_flight: usize,
+    pub(crate) waiting: usize,
+    pub(crate) pending: usize,
+    pub(crate) pending_capacity: usize,
+    pub(crate) started: u64,
+    pub(crate) completed: u64,
+    pub(crate) budget: Budget,
+    pub(crate) capacity: Budget,
+    pub(crate) used: Budget,
+    pub(crate) limit_changes: u64,
+    pub(crate) last_decision: Decision,
+}
+
+/// What a ticket counts for in the backlog.
+pub(crate) enum Pending {
+    /// Counted (reserved by whoever created the ticket).
+    Counted,
+    /// Counted once the batch's flag is set (a `TaskGraph` sets it when it submits).
+    Batch(Arc<AtomicBool>),
+    /// Not counted (any more).
+    No,
+}
+
+enum Stage {
+    /// Not started: the next poll asks for a permit.
+    Ready,
+    /// Queued for a permit.
+    Waiting(Arc<Waiter>),
+    /// Holding a permit.
+    Running(Running),
+    /// Released at the task's end.
+    Finished,
+}
+
+/// One ExecutableTask's passage through the gate; lives in its runner.
+pub(crate) struct Ticket {
+    gate: Arc<Gate>,
+    need: Requirements,
+    priority: u8,
+    stage: Stage,
+    pending: Pending,
+}
+
+fn needs_ledger(need: &Requirements) -> bool {
+    need.cores > 0.0 || need.memory > 0
+}
+
+impl Gate {
+    pub(crate) fn new(config: GateConfig) -> Gate {
+        let controller = ConcurrencyController::new(config.controller);
+        Gate {
+            limit: AtomicUsize::new(controller.limit()),
+            in_flight: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            queue: Mutex::new(WaitQueue::default()),
+            admission: Admission::new(config.capacity, 0),
+            memory_headroom: config.memory_headroom,
+            controller: Mutex::new(controller),
+            pending: AtomicUsize::new(0),
+            pending_capacity: config.pending_capacity,
+            room: Mutex::new(RoomWaiters::default()),
+            room_waiters: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            peak_in_flight: AtomicUsize::new(0),
+            tick_peak: AtomicUsize::new(0),
+            tick_completions: AtomicU64::new(0),
+            tick_latency_nanos: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+        }
+    }
+
+    /// What `spec` holds while it runs: for a task that declared resources, its cores
+    /// (`cpu_cores × (1 − io_intensity)`, the cores it keeps busy on average) and its
+    /// memory; for any other task nothing but its in-flight slot. `Err` (with the
+    /// reason) if that could never fit the capacity.
+    pub(crate) fn requirements(
+        &self,
+        spec: &TaskSpec,
+        declared: bool,
+    ) -> Result<Requirements, String> {
+        if !declared {
+            return Ok(Requirements::default());
+        }
+        let r = spec.resources;
+        let cores = r.cpu_cores * (1.0 - r.io_intensity);
+        let need = Requirements::new(cores, r.memory_bytes);
+        let capacity = self.admission.capacity();
+        let asked = Budget::new(need.cores, need.memory);
+        if asked.memory > capacity.memory {
+            return Err(format!(
+                "it declares {} bytes of memory, the monitor's memory budget is {}",
+                asked.memory, capacity.memory
+            ));
+        }
+        if asked.millicores > capacity.millicores {
+            return Err(format!(
+                "it keeps {cores} cores busy, the monitor's budget is {} cores",
+                capacity.millicores as f64 / 1000.0
+            ));
+        }
+        Ok(need)
+    }
+
+    /// A ticket for a task needing `need` at base `priority`.
+    pub(crate) fn ticket(
+        self: &Arc<Self>,
+        need: Requirements,
+        priority: u8,
+        pending: Pending,
+    ) -> Ticket {
+        Ticket {
+            gate: self.clone(),
+            need,
+            priority,
+            stage: Stage::Ready,
+            pending,
+        }
+    }
+
+    // ---- Permits -------------------------------------------------------------------
+
+    /// Takes a permit for `need` if a slot is free and `need` fits the budget.
+    fn try_acquire(&self, need: &Requirements) -> Option<Running> {
+        let limit = self.limit.load(Relaxed);
+        let mut current = self.in_flight.load(SeqCst);
+        loop {
+            if current >= limit {
+                return None;
+            }
+            match self
+                .in_flight
+                .compare_exchange_weak(current, current + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => break,
+                Err(now) => current = now,
+            }
+        }
+        let permit = if needs_ledger(need) {
+            match self.admission.try_admit(*need) {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    // Whoever is refused here queues and retries the head, so this
+                    // slot is not lost to a waiter.
+                    self.in_flight.fetch_sub(1, SeqCst);
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        let now_in_flight = current + 1;
+        if now_in_flight > self.tick_peak.load(Relaxed) {
+            self.tick_peak.fetch_max(now_in_flight, Relaxed);
+        }
+        if now_in_flight > self.peak_in_flight.load(Relaxed) {
+            self.peak_in_flight.fetch_max(now_in_flight, Relaxed);
+        }
+        self.started.fetch_add(1, Relaxed);
+        Some(Running {
+            permit,
+            since: Instant::now(),
+        })
+    }
+
+    /// Gives a permit back; `completed` records the task's latency for the controller.
+    /// Does not grant (see `release`).
+    fn give_back(&self, running: Running, completed: bool) {
+        let latency = running.since.elapsed();
+        drop(running.permit);
+        self.in_flight.fetch_sub(1, SeqCst);
+        if completed {
+            self.completed.fetch_add(1, Relaxed);
+            self.tick_completions.fetch_add(1, Relaxed);
+            let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+            self.tick_latency_nanos.fetch_add(nanos, Relaxed);
+        }
+    }
+
+    /// Gives a permit back and grants what it freed to the waiting head(s).
+    fn release(&self, running: Running, completed: bool) {
+        self.give_back(running, completed);
+        self.grant_waiting();
+    }
+
+    /// Grants permits to waiting tasks, head first, while they fit.
+    fn grant_waiting(&self) {
+        if self.queued.load(SeqCst) == 0 {
+            return;
+        }
+        let woken = {
+            let mut queue = self.queue.lock();
+            self.grant_locked(&mut queue)
+        };
+        for (_, waker) in woken {
+            waker.wake();
+        }
+    }
+
+    /// Under the queue lock: pops granted heads (and abandoned ones) and returns the
+    /// wakers to wake once the lock is released.
+    fn grant_locked(&self, queue: &mut WaitQueue) -> Vec<(Arc<Waiter>, Waker)> {
+        let mut woken = Vec::new();
+        while let Some(head) = queue.heap.peek() {
+            let abandoned = matches!(*head.waiter.state.lock(), WaitState::Abandoned);
+            if !abandoned {
+                if self.closed.load(Acquire) {
+                    break;
+                }
+                let Some(running) = self.try_acquire(&head.need) else {
+                    break;
+                };
+                let entry = queue.heap.pop().expect("peeked");
+                self.queued.fetch_sub(1, SeqCst);
+                let mut state = entry.waiter.state.lock();
+                match std::mem::replace(&mut *state, WaitState::Granted(running)) {
+                    WaitState::Waiting(waker) => {
+                        drop(state);
+                        self.waiting.fetch_sub(1, Relaxed);
+                        if let Some(waker) = waker {
+                            woken.push((entry.waiter.clone(), waker));
+                        }
+                    }
+                    // Dropped between the check above and now: take the grant back.
+                    WaitState::Abandoned | WaitState::Granted(_) => {
+                        let granted = std::mem::replace(&mut *state, WaitState::Abandoned);
+                        drop(state);
+                        if let WaitState::Granted(running) = granted {
+                            self.give_back(running, false);
+                        }
+                    }
+                }
+                continue;
+            }
+            queue.heap.pop();
+            self.queued.fetch_sub(1, SeqCst);
+        }
+        woken
+    }
+
+    /// Queues a task for a permit (and grants what fits at once, possibly to it).
+    fn enqueue(
+        &self,
+        need: Requirements,
+        priority: u8,
+        waker: &Waker,
+    ) -> Result<Running, Arc<Waiter>> {
+        let waiter = Arc::new(Waiter {
+            state: Mutex::new(WaitState::Waiting(Some(waker.clone()))),
+        });
+        let woken = {
+            let mut queue = self.queue.lock();
+            if self.closed.load(Acquire) {
+                // Shutting down: never granted; shutdown cancels the task.
+                *waiter.state.lock() = WaitState::Waiting(None);
+                return Err(waiter);
+            }
+            let seq = queue.next_seq;
+            queue.next_seq += 1;
+            queue.heap.push(Entry {
+                priority,
+                seq,
+                need,
+                waiter: waiter.clone(),
+            });
+            self.waiting.fetch_add(1, Relaxed);
+            self.queued.fetch_add(1, SeqCst);
+            self.grant_locked(&mut queue)
+        };
+        for (granted, waker) in woken {
+            if !Arc::ptr_eq(&granted, &waiter) {
+                waker.wake();
+            }
+        }
+        let mut state = waiter.state.lock();
+        if matches!(*state, WaitState::Granted(_)) {
+            if let WaitState::Granted(running) =
+                std::mem::replace(&mut *state, WaitState::Abandoned)
+            {
+                return Ok(running);
+            }
+        }
+        drop(state);
+        Err(waiter)
+    }
+
+    // ---- Monitor ticks -------------------------------------------------------------
+
+    /// One monitor tick: feeds the controller what happened since the last one, sets
+    /// the new limit and memory budget, and grants what now fits.
+    pub(crate) fn on_pressure(&self, pressure: &Pressure) {
+        let completions = self.tick_completions.swap(0, Relaxed);
+        let latency = Duration::from_nanos(self.tick_latency_nanos.swap(0, Relaxed));
+        let in_flight = self.in_flight.load(Relaxed);
+        let peak = self.tick_peak.swap(in_flight, Relaxed).max(in_flight);
+        let limit = {
+            let mut controller = self.controller.lock();
+            controller.observe_in_flight(peak);
+            controller.observe_in_flight(in_flight);
+            controller.record_completions(completions, latency);
+            controller.update(pressure, Instant::now())
+        };
+        self.limit.store(limit, SeqCst);
+        if pressure.memory_total > 0 {
+            self.admission
+                .update_from_pressure(pressure, self.memory_headroom);
+        }
+        self.grant_waiting();
+    }
+
+    // ---- Backlog ---------------------------------------------------------------------
+
+    /// Counts `n` more pending tasks, whatever the capacity.
+    pub(crate) fn reserve(&self, n: usize) {
+        self.pending.fetch_add(n, SeqCst);
+    }
+
+    /// Counts `n` more pending tasks if they fit the capacity (or nothing is pending).
+    pub(crate) fn try_reserve(&self, n: usize) -> bool {
+        let mut current = self.pending.load(SeqCst);
+        loop {
+            if current != 0 && current.saturating_add(n) > self.pending_capacity {
+                return false;
+            }
+            match self
+                .pending
+                .compare_exchange_weak(current, current + n, SeqCst, SeqCst)
+            {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Uncounts `n` pending tasks and wakes submitters waiting for room.
+    pub(crate) fn unreserve(&self, n: usize) {
+        self.pending.fetch_sub(n, SeqCst);
+        if self.room_waiters.load(SeqCst) > 0 {
+            self.wake_room_waiters();
+        }
+    }
+
+    fn wake_room_waiters(&self) {
+        let wakers = {
+            let mut room = self.room.lock();
+            self.room_waiters.store(0, SeqCst);
+            std::mem::take(&mut room.wakers)
+        };
+        for (_, waker) in wakers {
+            waker.wake();
+        }
+    }
+
+    /// The most pending tasks `try_*` submissions allow.
+    pub(crate) fn pending_capacity(&self) -> usize {
+        self.pending_capacity
+    }
+
+    /// Reserves room for `n` tasks, or registers to be woken when room may have
+    /// appeared. `Ready(false)` once the runtime shuts down.
+    pub(crate) fn poll_reserve(
+        &self,
+        n: usize,
+        cx: &mut Context<'_>,
+        registration: &mut Option<u64>,
+    ) -> Poll<bool> {
+        loop {
+            if self.closed.load(Acquire) {
+                self.deregister(registration);
+                return Poll::Ready(false);
+            }
+            if self.try_reserve(n) {
+                self.deregister(registration);
+                return Poll::Ready(true);
+            }
+            let fresh = {
+                let mut room = self.room.lock();
+                let listed =
+                    registration.and_then(|id| room.wakers.iter_mut().find(|(i, _)| *i == id));
+                match listed {
+                    Some((_, waker)) => {
+                        if !waker.will_wake(cx.waker()) {
+                            *waker = cx.waker().clone();
+                        }
+                        false
+                    }
+                    None => {
+                        let id = room.next_id;
+                        room.next_id += 1;
+                        room.wakers.push((id, cx.waker().clone()));
+                        self.room_waiters.store(room.wakers.len(), SeqCst);
+                        *registration = Some(id);
+                        true
+                    }
+                }
+            };
+            if !fresh {
+                return Poll::Pending;
+            }
+            // Newly registered: check once more, since room may have appeared before
+            // a releaser could see the registration.
+        }
+    }
+
+    /// Forgets a room registration (a waiting submitter that finished or was dropped).
+    pub(crate) fn deregister(&self, registration: &mut Option<u64>) {
+        if let Some(id) = registration.take() {
+            let mut room = self.room.lock();
+            room.wakers.retain(|(i, _)| *i != id);
+            self.room_waiters.store(room.wakers.len(), SeqCst);
+        }
+    }
+
+    // ---- Shutdown and status -----------------------------------------------------------
+
+    /// Shutdown: grants nothing more, drops the waiters' wakers (they hold their tasks)
+    /// and wakes submitters waiting for room (they then fail with `Shutdown`).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, SeqCst);
+        let entries: Vec<Entry> = {
+            let mut queue = self.queue.lock();
+            self.queued.store(0, SeqCst);
+            std::mem::take(&mut queue.heap).into_vec()
+        };
+        for entry in entries {
+            let waker = {
+                let mut state = entry.waiter.state.lock();
+                match &mut *state {
+                    WaitState::Waiting(waker) => {
+                        self.waiting.fetch_sub(1, Relaxed);
+                        waker.take()
+                    }
+                    _ => None,
+                }
+            };
+            // Dropped with no lock held: it may drop the task, whose ticket then
+            // locks its waiter slot.
+            drop(waker);
+        }
+        self.wake_room_waiters();
+    }
+
+    pub(crate) fn counts(&self) -> GateCounts {
+        let (limit_changes, last_decision) = {
+            let c = self.controller.lock();
+            (c.limit_changes(), c.last_decision())
+        };
+        GateCounts {
+            limit: self.limit.load(Relaxed),
+            in_flight: self.in_flight.load(Relaxed),
+            peak_in_flight: self.peak_in_flight.load(Relaxed),
+            waiting: self.waiting.load(Relaxed),
+            pending: self.pending.load(Relaxed),
+            pending_capacity: self.pending_capacity,
+            started: self.started.load(Relaxed),
+            completed: self.completed.load(Relaxed),
+            budget: self.admission.budget(),
+            capacity: self.admission.capacity(),
+            used: self.admission.used(),
+            limit_changes,
+            last_decision,
+        }
+    }
+}
+
+impl Ticket {
+    /// On each poll until started: `Ready` once the task holds its permit, `Pending`
+    /// (woken when granted) while it waits.
+    pub(crate) fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &self.stage {
+            Stage::Running(_) | Stage::Finished => Poll::Ready(()),
+            Stage::Ready => {
+                if self.gate.closed.load(Acquire) {
+                    // Shutting down: the task is about to be cancelled.
+                    return Poll::Pending;
+                }
+                let fast = if self.gate.queued.load(SeqCst) == 0 {
+                    self.gate.try_acquire(&self.need)
+                } else {
+                    None
+                };
+                let granted = match fast {
+                    Some(running) => Ok(running),
+                    None => self.gate.enqueue(self.need, self.priority, cx.waker()),
+                };
+                match granted {
+                    Ok(running) => {
+                        self.begin(running);
+                        Poll::Ready(())
+                    }
+                    Err(waiter) => {
+                        self.stage = Stage::Waiting(waiter);
+                        Poll::Pending
+                    }
+                }
+            }
+            Stage::Waiting(waiter) => {
+                let mut state = waiter.state.lock();
+                match &mut *state {
+                    WaitState::Granted(_) => {
+                        let WaitState::Granted(running) =
+                            std::mem::replace(&mut *state, WaitState::Abandoned)
+                        else {
+                            unreachable!("matched above")
+                        };
+                        drop(state);
+                        self.begin(running);
+                        Poll::Ready(())
+                    }
+                    WaitState::Waiting(Some(waker)) => {
+                        if !waker.will_wake(cx.waker()) {
+                            *waker = cx.waker().clone();
+                        }
+                        Poll::Pending
+                    }
+                    // Closed (shutdown drops the task) or abandoned (not reached: only
+                    // this ticket abandons its slot).
+                    WaitState::Waiting(None) | WaitState::Abandoned => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn begin(&mut self, running: Running) {
+        self.stage = Stage::Running(running);
+        self.leave_backlog();
+    }
+
+    fn leave_backlog(&mut self) {
+        let counted = match std::mem::replace(&mut self.pending, Pending::No) {
+            Pending::Counted => true,
+            Pending::Batch(submitted) => submitted.load(Acquire),
+            Pending::No => false,
+        };
+        if counted {
+            self.gate.unreserve(1);
+        }
+    }
+
+    /// The task ended (before it reports to the graph): releases its permit, records
+    /// its latency and grants what it freed.
+    pub(crate) fn finish(&mut self) {
+        if !matches!(self.stage, Stage::Running(_)) {
+            // Never started (dropped while waiting): `Drop` abandons the wait.
+            return;
+        }
+        if let Stage::Running(running) = std::mem::replace(&mut self.stage, Stage::Finished) {
+            self.gate.release(running, true);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.stage, Stage::Finished) {
+            Stage::Running(running) => self.gate.release(running, false),
+            Stage::Waiting(waiter) => {
+                let previous = std::mem::replace(&mut *waiter.state.lock(), WaitState::Abandoned);
+                match previous {
+                    WaitState::Granted(running) => self.gate.release(running, false),
+                    WaitState::Waiting(Some(_)) => {
+                        self.gate.waiting.fetch_sub(1, Relaxed);
+                    }
+                    // After close (already uncounted) or already abandoned.
+                    WaitState::Waiting(None) | WaitState::Abandoned => {}
+                }
+            }
+            Stage::Ready | Stage::Finished => {}
+        }
+        self.leave_backlog();
+    }
+}
+
+/// Room reserved in the backlog and not yet handed to a ticket; gives it back if
+/// dropped.
+pub(crate) struct Reservation {
+    gate: Arc<Gate>,
+    n: usize,
+}
+
+impl Reservation {
+    /// Hands the reserved room over (to tickets that count themselves).
+    pub(crate) fn keep(mut self) {
+        self.n = 0;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.n > 0 {
+            self.gate.unreserve(self.n);
+        }
+    }
+}
+
+/// Waits for room for `n` tasks in the backlog; `None` if the runtime shut down.
+pub(crate) async fn room_for(gate: &Arc<Gate>, n: usize) -> Option<Reservation> {
+    struct Wait<'a> {
+        gate: &'a Arc<Gate>,
+        n: usize,
+        registration: Option<u64>,
+    }
+    impl std::future::Future for Wait<'_> {
+        type Output = bool;
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+            let this = &mut *self;
+            this.gate.poll_reserve(this.n, cx, &mut this.registration)
+        }
+    }
+    impl Drop for Wait<'_> {
+        fn drop(&mut self) {
+            self.gate.deregister(&mut self.registration);
+        }
+    }
+    let reserved = Wait {
+        gate,
+        n,
+        registration: None,
+    }
+    .await;
+    reserved.then(|| Reservation {
+        gate: gate.clone(),
+        n,
+    })
+}
