@@ -28,11 +28,9 @@
 //!   Both are `SeqCst`, so at least one of them sees the other.
 //! - Lock order: the wait queue, then a waiter's slot, then the admission ledger. Wakers
 //!   are woken with no lock held.
-//! - `pending` (the backlog) counts submitted tasks that have not started: +1 when a
-//!   task is handed to the runtime (for a `TaskGraph`, when the batch is submitted),
-//!   −1 when its ticket starts or is dropped unstarted. `try_*` submissions refuse
-//!   past `pending_capacity`; awaiting ones wait for room. A batch larger than the
-//!   capacity is let in when nothing else is pending, so it cannot wait forever.
+//! - The backlog (`backlog.rs`) counts submitted tasks that have not started: a ticket
+//!   counted there (for a `TaskGraph`, once its batch is submitted) leaves it when it
+//!   gets its permit or is dropped unstarted — exactly once.
 //! - After [`Gate::close`] (runtime shutdown) nothing is granted; waiters and
 //!   submitters waiting for room are released (their tasks are cancelled by shutdown).
 
@@ -46,6 +44,7 @@ use taskweave_monitor::{
 };
 use taskweave_scheduler::TaskSpec;
 
+use super::backlog::Backlog;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 use Ordering::{Acquire, Relaxed, SeqCst};
@@ -116,13 +115,6 @@ struct WaitQueue {
     next_seq: u64,
 }
 
-/// Submitters waiting for room in the backlog.
-#[derive(Default)]
-struct RoomWaiters {
-    wakers: Vec<(u64, Waker)>,
-    next_id: u64,
-}
-
 /// The gate of one runtime (shared by its runners and the monitor's tick hook).
 pub(crate) struct Gate {
     limit: AtomicUsize,
@@ -135,12 +127,8 @@ pub(crate) struct Gate {
     admission: Admission<()>,
     memory_headroom: f32,
     controller: Mutex<ConcurrencyController>,
-    /// Submitted, not yet started.
-    pending: AtomicUsize,
-    pending_capacity: usize,
-    room: Mutex<RoomWaiters>,
-    /// `room.wakers.len()`, readable without the lock.
-    room_waiters: AtomicUsize,
+    /// Submitted tasks not yet started (backpressure).
+    pub(crate) backlog: Backlog,
     closed: AtomicBool,
     // Statistics; the `tick_*` ones are folded into the controller each tick.
     peak_in_flight: AtomicUsize,
@@ -214,10 +202,7 @@ impl Gate {
             admission: Admission::new(config.capacity, 0),
             memory_headroom: config.memory_headroom,
             controller: Mutex::new(controller),
-            pending: AtomicUsize::new(0),
-            pending_capacity: config.pending_capacity,
-            room: Mutex::new(RoomWaiters::default()),
-            room_waiters: AtomicUsize::new(0),
+            backlog: Backlog::new(config.pending_capacity),
             closed: AtomicBool::new(false),
             peak_in_flight: AtomicUsize::new(0),
             tick_peak: AtomicUsize::new(0),
@@ -466,109 +451,6 @@ impl Gate {
         self.grant_waiting();
     }
 
-    // ---- Backlog ---------------------------------------------------------------------
-
-    /// Counts `n` more pending tasks, whatever the capacity.
-    pub(crate) fn reserve(&self, n: usize) {
-        self.pending.fetch_add(n, SeqCst);
-    }
-
-    /// Counts `n` more pending tasks if they fit the capacity (or nothing is pending).
-    pub(crate) fn try_reserve(&self, n: usize) -> bool {
-        let mut current = self.pending.load(SeqCst);
-        loop {
-            if current != 0 && current.saturating_add(n) > self.pending_capacity {
-                return false;
-            }
-            match self
-                .pending
-                .compare_exchange_weak(current, current + n, SeqCst, SeqCst)
-            {
-                Ok(_) => return true,
-                Err(now) => current = now,
-            }
-        }
-    }
-
-    /// Uncounts `n` pending tasks and wakes submitters waiting for room.
-    pub(crate) fn unreserve(&self, n: usize) {
-        self.pending.fetch_sub(n, SeqCst);
-        if self.room_waiters.load(SeqCst) > 0 {
-            self.wake_room_waiters();
-        }
-    }
-
-    fn wake_room_waiters(&self) {
-        let wakers = {
-            let mut room = self.room.lock();
-            self.room_waiters.store(0, SeqCst);
-            std::mem::take(&mut room.wakers)
-        };
-        for (_, waker) in wakers {
-            waker.wake();
-        }
-    }
-
-    /// The most pending tasks `try_*` submissions allow.
-    pub(crate) fn pending_capacity(&self) -> usize {
-        self.pending_capacity
-    }
-
-    /// Reserves room for `n` tasks, or registers to be woken when room may have
-    /// appeared. `Ready(false)` once the runtime shuts down.
-    pub(crate) fn poll_reserve(
-        &self,
-        n: usize,
-        cx: &mut Context<'_>,
-        registration: &mut Option<u64>,
-    ) -> Poll<bool> {
-        loop {
-            if self.closed.load(Acquire) {
-                self.deregister(registration);
-                return Poll::Ready(false);
-            }
-            if self.try_reserve(n) {
-                self.deregister(registration);
-                return Poll::Ready(true);
-            }
-            let fresh = {
-                let mut room = self.room.lock();
-                let listed =
-                    registration.and_then(|id| room.wakers.iter_mut().find(|(i, _)| *i == id));
-                match listed {
-                    Some((_, waker)) => {
-                        if !waker.will_wake(cx.waker()) {
-                            *waker = cx.waker().clone();
-                        }
-                        false
-                    }
-                    None => {
-                        let id = room.next_id;
-                        room.next_id += 1;
-                        room.wakers.push((id, cx.waker().clone()));
-                        self.room_waiters.store(room.wakers.len(), SeqCst);
-                        *registration = Some(id);
-                        true
-                    }
-                }
-            };
-            if !fresh {
-                return Poll::Pending;
-            }
-            // Newly registered: check once more, since room may have appeared before
-            // a releaser could see the registration.
-        }
-    }
-
-    /// Forgets a room registration (a waiting submitter that finished or was dropped).
-    pub(crate) fn deregister(&self, registration: &mut Option<u64>) {
-        if let Some(id) = registration.take() {
-            let mut room = self.room.lock();
-            room.wakers.retain(|(i, _)| *i != id);
-            self.room_waiters.store(room.wakers.len(), SeqCst);
-        }
-    }
-
     // ---- Shutdown and status -----------------------------------------------------------
 
     /// Shutdown: grants nothing more, drops the waiters' wakers (they hold their tasks)
@@ -595,7 +477,7 @@ impl Gate {
             // locks its waiter slot.
             drop(waker);
         }
-        self.wake_room_waiters();
+        self.backlog.close();
     }
 
     pub(crate) fn counts(&self) -> GateCounts {
@@ -608,8 +490,8 @@ impl Gate {
             in_flight: self.in_flight.load(Relaxed),
             peak_in_flight: self.peak_in_flight.load(Relaxed),
             waiting: self.waiting.load(Relaxed),
-            pending: self.pending.load(Relaxed),
-            pending_capacity: self.pending_capacity,
+            pending: self.backlog.len(),
+            pending_capacity: self.backlog.capacity(),
             started: self.started.load(Relaxed),
             completed: self.completed.load(Relaxed),
             budget: self.admission.budget(),
@@ -691,7 +573,7 @@ impl Ticket {
             Pending::No => false,
         };
         if counted {
-            self.gate.unreserve(1);
+            self.gate.backlog.unreserve(1);
         }
     }
 
@@ -729,55 +611,6 @@ impl Drop for Ticket {
     }
 }
 
-/// Room reserved in the backlog and not yet handed to a ticket; gives it back if
-/// dropped.
-pub(crate) struct Reservation {
-    gate: Arc<Gate>,
-    n: usize,
-}
-
-impl Reservation {
-    /// Hands the reserved room over (to tickets that count themselves).
-    pub(crate) fn keep(mut self) {
-        self.n = 0;
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        if self.n > 0 {
-            self.gate.unreserve(self.n);
-        }
-    }
-}
-
-/// Waits for room for `n` tasks in the backlog; `None` if the runtime shut down.
-pub(crate) async fn room_for(gate: &Arc<Gate>, n: usize) -> Option<Reservation> {
-    struct Wait<'a> {
-        gate: &'a Arc<Gate>,
-        n: usize,
-        registration: Option<u64>,
-    }
-    impl std::future::Future for Wait<'_> {
-        type Output = bool;
-        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
-            let this = &mut *self;
-            this.gate.poll_reserve(this.n, cx, &mut this.registration)
-        }
-    }
-    impl Drop for Wait<'_> {
-        fn drop(&mut self) {
-            self.gate.deregister(&mut self.registration);
-        }
-    }
-    let reserved = Wait {
-        gate,
-        n,
-        registration: None,
-    }
-    .await;
-    reserved.then(|| Reservation {
-        gate: gate.clone(),
-        n,
-    })
-}
+#[cfg(test)]
+#[path = "admit_tests.rs"]
+mod tests;

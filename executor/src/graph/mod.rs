@@ -17,9 +17,10 @@
 //! attempts, timeout, retries, reporting), `retry.rs` (policies and backoff),
 //! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`,
 //! `admit.rs` (the resource monitor's gate: in-flight permits taken at a task's first
-//! poll, resource admission, backpressure on pending tasks).
+//! poll, resource admission), `backlog.rs` (backpressure on pending tasks).
 
 pub(crate) mod admit;
+pub(crate) mod backlog;
 mod body;
 pub(crate) mod dispatch;
 mod executable;

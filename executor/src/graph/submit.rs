@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use taskweave_scheduler::{GraphError, Priority, ReadyKey, SpecError, TaskId, TaskSpec};
 
-use super::admit::{self, Pending, Reservation};
+use super::admit::{self, Pending};
+use super::backlog::{self, Reservation};
 use super::body::TaskBody;
 use super::dispatch::Doomed;
 use super::executable::ExecutableTask;
@@ -215,13 +216,13 @@ fn prepare<B: TaskBody>(
         Some(gate) => {
             let pending = match count {
                 Count::Always => {
-                    gate.reserve(1);
+                    gate.backlog.reserve(1);
                     Pending::Counted
                 }
                 Count::IfRoom => {
-                    if !gate.try_reserve(1) {
+                    if !gate.backlog.try_reserve(1) {
                         return Err(SubmitError::QueueFull {
-                            capacity: gate.pending_capacity(),
+                            capacity: gate.backlog.capacity(),
                         });
                     }
                     Pending::Counted
@@ -384,7 +385,7 @@ impl Handle {
             return self.submit(task);
         };
         check(self, &task)?;
-        let reservation = admit::room_for(&gate, 1)
+        let reservation = backlog::room_for(&gate, 1)
             .await
             .ok_or(SubmitError::Shutdown)?;
         self.submit_counted(task, Count::Reserved(reservation))
@@ -497,7 +498,7 @@ impl TaskGraph {
     /// [`SubmitError::Shutdown`]. Then no task of the batch runs.
     pub fn submit(mut self) -> Result<(), SubmitError> {
         if let Some(gate) = self.handle.shared.monitor.gate() {
-            gate.reserve(self.specs.len());
+            gate.backlog.reserve(self.specs.len());
         }
         self.commit_counted()
     }
@@ -511,9 +512,9 @@ impl TaskGraph {
     /// [`SubmitError::QueueFull`], and those of [`submit`](Self::submit).
     pub fn try_submit(&mut self) -> Result<(), SubmitError> {
         if let Some(gate) = self.handle.shared.monitor.gate() {
-            if !self.specs.is_empty() && !gate.try_reserve(self.specs.len()) {
+            if !self.specs.is_empty() && !gate.backlog.try_reserve(self.specs.len()) {
                 return Err(SubmitError::QueueFull {
-                    capacity: gate.pending_capacity(),
+                    capacity: gate.backlog.capacity(),
                 });
             }
         }
@@ -529,7 +530,7 @@ impl TaskGraph {
     pub async fn submit_wait(mut self) -> Result<(), SubmitError> {
         if let Some(gate) = self.handle.shared.monitor.gate().cloned() {
             if !self.specs.is_empty() {
-                admit::room_for(&gate, self.specs.len())
+                backlog::room_for(&gate, self.specs.len())
                     .await
                     .ok_or(SubmitError::Shutdown)?
                     .keep();

@@ -134,6 +134,30 @@ impl Runtime {
         self.handle.monitor_status()
     }
 
+    /// Submits an ExecutableTask unless the monitor's bound on pending tasks is
+    /// reached; see [`Handle::try_submit`].
+    ///
+    /// # Errors
+    /// See [`Handle::try_submit`].
+    pub fn try_submit<B: crate::graph::TaskBody>(
+        &self,
+        task: crate::graph::ExecutableTask<B>,
+    ) -> Result<crate::graph::TaskHandle<B::Output>, crate::graph::SubmitError> {
+        self.handle.try_submit(task)
+    }
+
+    /// Waits for room under the monitor's bound on pending tasks, then submits; see
+    /// [`Handle::submit_wait`].
+    ///
+    /// # Errors
+    /// See [`Handle::submit_wait`].
+    pub async fn submit_wait<B: crate::graph::TaskBody>(
+        &self,
+        task: crate::graph::ExecutableTask<B>,
+    ) -> Result<crate::graph::TaskHandle<B::Output>, crate::graph::SubmitError> {
+        self.handle.submit_wait(task).await
+    }
+
     /// This runtime's handle.
     pub fn handle(&self) -> &Handle {
         &self.handle
