@@ -28,9 +28,10 @@
 //!   Both are `SeqCst`, so at least one of them sees the other.
 //! - Lock order: the wait queue, then a waiter's slot, then the admission ledger. Wakers
 //!   are woken with no lock held.
-//! - The backlog (`backlog.rs`) counts submitted tasks that have not started: a ticket
-//!   counted there (for a `TaskGraph`, once its batch is submitted) leaves it when it
-//!   gets its permit or is dropped unstarted — exactly once.
+//! - The backlog (`backlog.rs`) counts submitted tasks that have not started: every
+//!   ticket leaves it exactly once, when it gets its permit or is dropped unstarted.
+//!   (A `TaskGraph` reserves its tasks' room when it submits them, or just before it
+//!   drops them unsubmitted, so that leaving always balances.)
 //! - After [`Gate::close`] (runtime shutdown) nothing is granted; waiters and
 //!   submitters waiting for room are released (their tasks are cancelled by shutdown).
 
@@ -44,10 +45,12 @@ use taskweave_monitor::{
 };
 use taskweave_scheduler::TaskSpec;
 
+use crossbeam_utils::CachePadded;
+
 use super::backlog::Backlog;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
-use Ordering::{Acquire, Relaxed, SeqCst};
+use Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 /// What a task holds while it runs (zero for a task that declared nothing).
 pub(crate) type Needs = Requirements;
@@ -65,7 +68,28 @@ pub(crate) struct GateConfig {
 /// A held permit: an in-flight slot and, for declared needs, the admission share.
 pub(crate) struct Running {
     permit: Option<Permit>,
-    since: Instant,
+    /// When it was granted, for sampled tasks only: one start in [`LATENCY_SAMPLE`]
+    /// per thread, and the first start after each tick (reading the clock at every
+    /// start and end would cost more than the rest of the gate).
+    since: Option<Instant>,
+}
+
+/// One started task in this many (per thread) has its latency measured.
+const LATENCY_SAMPLE: u32 = 16;
+
+crate::sync::thread_local! {
+    static STARTS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// True for one call in [`LATENCY_SAMPLE`] on this thread.
+fn sample_latency() -> bool {
+    STARTS
+        .try_with(|n| {
+            let next = n.get().wrapping_add(1);
+            n.set(next);
+            next % LATENCY_SAMPLE == 0
+        })
+        .unwrap_or(false)
 }
 
 /// A waiting task's slot: how the grant reaches it.
@@ -115,10 +139,33 @@ struct WaitQueue {
     next_seq: u64,
 }
 
+/// Completions since the runtime started (cumulative; each tick takes the difference),
+/// and the latencies of the sampled ones.
+#[derive(Default)]
+struct Finished {
+    count: AtomicU64,
+    sampled: AtomicU64,
+    sampled_nanos: AtomicU64,
+}
+
+/// The controller and what it was last told.
+struct Ticks {
+    controller: ConcurrencyController,
+    seen_count: u64,
+    seen_sampled: u64,
+    seen_sampled_nanos: u64,
+    /// The latest sampled mean latency, standing in for ticks without a sample.
+    mean_latency: Option<Duration>,
+}
+
 /// The gate of one runtime (shared by its runners and the monitor's tick hook).
+///
+/// The counters every task writes (`in_flight` at start and end, `finished` at end)
+/// have a cache line each; the rest is read-mostly.
 pub(crate) struct Gate {
+    in_flight: CachePadded<AtomicUsize>,
+    finished: CachePadded<Finished>,
     limit: AtomicUsize,
-    in_flight: AtomicUsize,
     /// Entries in the wait queue, abandoned ones included (readable without the lock).
     queued: AtomicUsize,
     /// Tasks waiting for a permit (abandoned ones excluded).
@@ -126,17 +173,17 @@ pub(crate) struct Gate {
     queue: Mutex<WaitQueue>,
     admission: Admission<()>,
     memory_headroom: f32,
-    controller: Mutex<ConcurrencyController>,
+    ticks: Mutex<Ticks>,
     /// Submitted tasks not yet started (backpressure).
     pub(crate) backlog: Backlog,
     closed: AtomicBool,
-    // Statistics; the `tick_*` ones are folded into the controller each tick.
+    /// The most permits ever held at once, and since the last tick.
     peak_in_flight: AtomicUsize,
     tick_peak: AtomicUsize,
-    tick_completions: AtomicU64,
-    tick_latency_nanos: AtomicU64,
-    started: AtomicU64,
-    completed: AtomicU64,
+    /// Permits released without a completion (the task was cancelled or dropped).
+    abandoned: AtomicU64,
+    /// Set each tick: the next start measures its latency.
+    sample_next: AtomicBool,
 }
 
 /// A snapshot of the gate's counters (see `MonitorStatus`).
@@ -158,10 +205,10 @@ pub(crate) struct GateCounts {
 
 /// What a ticket counts for in the backlog.
 pub(crate) enum Pending {
-    /// Counted (reserved by whoever created the ticket).
+    /// Counted (reserved by whoever created the ticket, or — for a `TaskGraph` —
+    /// reserved when the batch is submitted, or just before an unsubmitted batch is
+    /// dropped, so the tickets' leaving always balances).
     Counted,
-    /// Counted once the batch's flag is set (a `TaskGraph` sets it when it submits).
-    Batch(Arc<AtomicBool>),
     /// Not counted (any more).
     No,
 }
@@ -194,22 +241,27 @@ impl Gate {
     pub(crate) fn new(config: GateConfig) -> Gate {
         let controller = ConcurrencyController::new(config.controller);
         Gate {
+            in_flight: CachePadded::new(AtomicUsize::new(0)),
+            finished: CachePadded::new(Finished::default()),
             limit: AtomicUsize::new(controller.limit()),
-            in_flight: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             queue: Mutex::new(WaitQueue::default()),
             admission: Admission::new(config.capacity, 0),
             memory_headroom: config.memory_headroom,
-            controller: Mutex::new(controller),
+            ticks: Mutex::new(Ticks {
+                controller,
+                seen_count: 0,
+                seen_sampled: 0,
+                seen_sampled_nanos: 0,
+                mean_latency: None,
+            }),
             backlog: Backlog::new(config.pending_capacity),
             closed: AtomicBool::new(false),
             peak_in_flight: AtomicUsize::new(0),
             tick_peak: AtomicUsize::new(0),
-            tick_completions: AtomicU64::new(0),
-            tick_latency_nanos: AtomicU64::new(0),
-            started: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            sample_next: AtomicBool::new(true),
         }
     }
 
@@ -299,24 +351,28 @@ impl Gate {
         if now_in_flight > self.peak_in_flight.load(Relaxed) {
             self.peak_in_flight.fetch_max(now_in_flight, Relaxed);
         }
-        self.started.fetch_add(1, Relaxed);
         Some(Running {
             permit,
-            since: Instant::now(),
+            since: (sample_latency()
+                || (self.sample_next.load(Relaxed) && self.sample_next.swap(false, Relaxed)))
+            .then(Instant::now),
         })
     }
 
     /// Gives a permit back; `completed` records the task's latency for the controller.
     /// Does not grant (see `release`).
     fn give_back(&self, running: Running, completed: bool) {
-        let latency = running.since.elapsed();
         drop(running.permit);
         self.in_flight.fetch_sub(1, SeqCst);
         if completed {
-            self.completed.fetch_add(1, Relaxed);
-            self.tick_completions.fetch_add(1, Relaxed);
-            let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-            self.tick_latency_nanos.fetch_add(nanos, Relaxed);
+            if let Some(since) = running.since {
+                let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                self.finished.sampled_nanos.fetch_add(nanos, Relaxed);
+                self.finished.sampled.fetch_add(1, Release);
+            }
+            self.finished.count.fetch_add(1, Relaxed);
+        } else {
+            self.abandoned.fetch_add(1, Relaxed);
         }
     }
 
@@ -432,18 +488,37 @@ impl Gate {
     /// One monitor tick: feeds the controller what happened since the last one, sets
     /// the new limit and memory budget, and grants what now fits.
     pub(crate) fn on_pressure(&self, pressure: &Pressure) {
-        let completions = self.tick_completions.swap(0, Relaxed);
-        let latency = Duration::from_nanos(self.tick_latency_nanos.swap(0, Relaxed));
         let in_flight = self.in_flight.load(Relaxed);
         let peak = self.tick_peak.swap(in_flight, Relaxed).max(in_flight);
         let limit = {
-            let mut controller = self.controller.lock();
-            controller.observe_in_flight(peak);
-            controller.observe_in_flight(in_flight);
-            controller.record_completions(completions, latency);
-            controller.update(pressure, Instant::now())
+            let mut ticks = self.ticks.lock();
+            let count = self.finished.count.load(Relaxed);
+            // Sampled count first (acquire, pairing with the release in `give_back`):
+            // each one counted has its latency in the sum (later ones may too).
+            let sampled = self.finished.sampled.load(Acquire);
+            let sampled_nanos = self.finished.sampled_nanos.load(Relaxed);
+            let completions = count.saturating_sub(ticks.seen_count);
+            let samples = sampled.saturating_sub(ticks.seen_sampled);
+            let nanos = sampled_nanos.saturating_sub(ticks.seen_sampled_nanos);
+            ticks.seen_count = count;
+            ticks.seen_sampled = sampled;
+            ticks.seen_sampled_nanos = sampled_nanos;
+            if let Some(mean) = nanos.checked_div(samples) {
+                ticks.mean_latency = Some(Duration::from_nanos(mean));
+            }
+            let mean = ticks.mean_latency;
+            let c = &mut ticks.controller;
+            c.observe_in_flight(peak);
+            c.observe_in_flight(in_flight);
+            // The sampled mean stands for every completion of the tick.
+            if let Some(mean) = mean.filter(|_| completions > 0) {
+                let times = u32::try_from(completions).unwrap_or(u32::MAX);
+                c.record_completions(completions, mean.saturating_mul(times));
+            }
+            c.update(pressure, Instant::now())
         };
         self.limit.store(limit, SeqCst);
+        self.sample_next.store(true, Relaxed);
         if pressure.memory_total > 0 {
             self.admission
                 .update_from_pressure(pressure, self.memory_headroom);
@@ -482,18 +557,23 @@ impl Gate {
 
     pub(crate) fn counts(&self) -> GateCounts {
         let (limit_changes, last_decision) = {
-            let c = self.controller.lock();
-            (c.limit_changes(), c.last_decision())
+            let ticks = self.ticks.lock();
+            (
+                ticks.controller.limit_changes(),
+                ticks.controller.last_decision(),
+            )
         };
+        let in_flight = self.in_flight.load(Relaxed);
+        let completed = self.finished.count.load(Relaxed);
         GateCounts {
             limit: self.limit.load(Relaxed),
-            in_flight: self.in_flight.load(Relaxed),
+            in_flight,
             peak_in_flight: self.peak_in_flight.load(Relaxed),
             waiting: self.waiting.load(Relaxed),
             pending: self.backlog.len(),
             pending_capacity: self.backlog.capacity(),
-            started: self.started.load(Relaxed),
-            completed: self.completed.load(Relaxed),
+            started: completed + self.abandoned.load(Relaxed) + in_flight as u64,
+            completed,
             budget: self.admission.budget(),
             capacity: self.admission.capacity(),
             used: self.admission.used(),
@@ -567,12 +647,7 @@ impl Ticket {
     }
 
     fn leave_backlog(&mut self) {
-        let counted = match std::mem::replace(&mut self.pending, Pending::No) {
-            Pending::Counted => true,
-            Pending::Batch(submitted) => submitted.load(Acquire),
-            Pending::No => false,
-        };
-        if counted {
+        if let Pending::Counted = std::mem::replace(&mut self.pending, Pending::No) {
             self.gate.backlog.unreserve(1);
         }
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use taskweave_monitor::{Budget, ControllerConfig, Pressure, Requirements};
 
 use super::{Gate, GateConfig, Pending, Ticket};
-use crate::sync::{Arc, AtomicBool, Ordering::SeqCst};
+use crate::sync::{Arc, Ordering::SeqCst};
 use std::task::{Context, Poll, Waker};
 
 #[derive(Default)]
@@ -167,18 +167,13 @@ fn tickets_leave_the_backlog_once_when_they_start_or_drop() {
     t.finish();
     drop(t);
     assert_eq!(b.len(), 4, "left once, at start");
-    let submitted = Arc::new(AtomicBool::new(false));
-    drop(g.ticket(
-        Requirements::default(),
-        1,
-        Pending::Batch(submitted.clone()),
-    ));
-    assert_eq!(b.len(), 4, "an unsubmitted batch's task was never counted");
-    submitted.store(true, SeqCst);
-    drop(g.ticket(Requirements::default(), 1, Pending::Batch(submitted)));
-    assert_eq!(b.len(), 3);
+    b.reserve(1);
+    drop(g.ticket(Requirements::default(), 1, Pending::Counted));
+    assert_eq!(b.len(), 4, "dropped unstarted: left once");
+    drop(g.ticket(Requirements::default(), 1, Pending::No));
+    assert_eq!(b.len(), 4);
     // A batch larger than the capacity gets in once nothing is pending.
-    b.unreserve(3);
+    b.unreserve(4);
     assert!(b.try_reserve(10));
 }
 

@@ -26,7 +26,7 @@ use super::handle::TaskHandle;
 use super::run::Executable;
 use crate::runtime::shared::Shared;
 use crate::runtime::Handle;
-use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::sync::Arc;
 use crate::task::{self, Notified, OwnedTask, RawTask, Schedule};
 
 /// Why a submission was refused. Nothing of a refused submission runs.
@@ -185,8 +185,8 @@ enum Count {
     IfRoom,
     /// Room the caller reserved (`submit_wait`).
     Reserved(Reservation),
-    /// When its batch is submitted (`TaskGraph`): the batch's flag.
-    Batch(Arc<AtomicBool>),
+    /// When its batch is submitted (`TaskGraph`; see `TaskGraph::drop`).
+    Batch,
 }
 
 /// Refuses what could never run: invalid specs, needs beyond the machine or the
@@ -211,6 +211,7 @@ fn prepare<B: TaskBody>(
     count: Count,
 ) -> Result<(TaskSpec, Prepared, TaskHandle<B::Output>), SubmitError> {
     let needs = check(handle, &task)?;
+    let batch = matches!(count, Count::Batch);
     let ticket = match handle.shared.monitor.gate() {
         None => None,
         Some(gate) => {
@@ -231,7 +232,7 @@ fn prepare<B: TaskBody>(
                     reservation.keep();
                     Pending::Counted
                 }
-                Count::Batch(submitted) => Pending::Batch(submitted),
+                Count::Batch => Pending::Counted,
             };
             handle.shared.monitor.ensure_sampling();
             Some(gate.ticket(needs, task.spec.priority.get(), pending))
@@ -254,6 +255,10 @@ fn prepare<B: TaskBody>(
     let (owned, notified, join) = task::new_task(runner, scheduler);
     let raw = owned.raw();
     if let Err(owned) = handle.shared.owned.bind(owned) {
+        if let (true, Some(gate)) = (batch, handle.shared.monitor.gate()) {
+            // Its ticket leaves the backlog as it drops: balance it.
+            gate.backlog.reserve(1);
+        }
         drop(notified);
         owned.shutdown();
         return Err(SubmitError::Shutdown);
@@ -432,8 +437,6 @@ pub struct TaskGraph {
     handle: Handle,
     specs: Vec<TaskSpec>,
     prepared: Vec<Prepared>,
-    /// Set when the batch is submitted: from then on its tasks count as pending.
-    submitted: Option<Arc<AtomicBool>>,
 }
 
 impl TaskGraph {
@@ -443,7 +446,6 @@ impl TaskGraph {
             handle: handle.clone(),
             specs: Vec::new(),
             prepared: Vec::new(),
-            submitted: None,
         }
     }
 
@@ -453,7 +455,6 @@ impl TaskGraph {
             handle: handle.clone(),
             specs: Vec::with_capacity(n),
             prepared: Vec::with_capacity(n),
-            submitted: None,
         }
     }
 
@@ -466,15 +467,7 @@ impl TaskGraph {
         &mut self,
         task: ExecutableTask<B>,
     ) -> Result<TaskHandle<B::Output>, SubmitError> {
-        let count = match self.handle.shared.monitor.gate() {
-            Some(_) => Count::Batch(
-                self.submitted
-                    .get_or_insert_with(|| Arc::new(AtomicBool::new(false)))
-                    .clone(),
-            ),
-            None => Count::Always,
-        };
-        let (spec, prepared, handle) = prepare(&self.handle, task, count)?;
+        let (spec, prepared, handle) = prepare(&self.handle, task, Count::Batch)?;
         self.specs.push(spec);
         self.prepared.push(prepared);
         Ok(handle)
@@ -539,12 +532,9 @@ impl TaskGraph {
         self.commit_counted()
     }
 
-    /// Commits the batch whose room is already counted: from now on its tasks count
-    /// themselves out of the backlog as they start or are dropped.
+    /// Commits the batch whose room is already counted: its tasks count themselves
+    /// out of the backlog as they start or are dropped.
     fn commit_counted(&mut self) -> Result<(), SubmitError> {
-        if let Some(submitted) = self.submitted.take() {
-            submitted.store(true, Ordering::Release);
-        }
         let specs = std::mem::take(&mut self.specs);
         let prepared = std::mem::take(&mut self.prepared);
         commit(&self.handle, &specs, prepared)
@@ -553,7 +543,13 @@ impl TaskGraph {
 
 impl Drop for TaskGraph {
     fn drop(&mut self) {
-        // Dropped unsubmitted: cancel the tasks so their handles resolve.
+        // Dropped unsubmitted: cancel the tasks so their handles resolve. Their tickets
+        // leave the backlog as they drop, so count them in first.
+        if let Some(gate) = self.handle.shared.monitor.gate() {
+            if !self.prepared.is_empty() {
+                gate.backlog.reserve(self.prepared.len());
+            }
+        }
         for prepared in self.prepared.drain(..) {
             drop(prepared.notified);
             if let Some(owned) = self.handle.shared.owned.remove(&prepared.raw) {
