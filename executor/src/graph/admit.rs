@@ -77,7 +77,8 @@ pub(crate) struct Running {
 /// One started task in this many (per thread) has its latency measured.
 const LATENCY_SAMPLE: u32 = 16;
 
-crate::sync::thread_local! {
+// Not part of any concurrency protocol (a per-thread sampling counter), so std's.
+std::thread_local! {
     static STARTS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
@@ -295,22 +296,6 @@ impl Gate {
             ));
         }
         Ok(need)
-    }
-
-    /// A ticket for a task needing `need` at base `priority`.
-    pub(crate) fn ticket(
-        self: &Arc<Self>,
-        need: Requirements,
-        priority: u8,
-        pending: Pending,
-    ) -> Ticket {
-        Ticket {
-            gate: self.clone(),
-            need,
-            priority,
-            stage: Stage::Ready,
-            pending,
-        }
     }
 
     // ---- Permits -------------------------------------------------------------------
@@ -584,6 +569,22 @@ impl Gate {
 }
 
 impl Ticket {
+    /// A ticket through `gate` for a task needing `need` at base `priority`.
+    pub(crate) fn new(
+        gate: &Arc<Gate>,
+        need: Requirements,
+        priority: u8,
+        pending: Pending,
+    ) -> Ticket {
+        Ticket {
+            gate: gate.clone(),
+            need,
+            priority,
+            stage: Stage::Ready,
+            pending,
+        }
+    }
+
     /// On each poll until started: `Ready` once the task holds its permit, `Pending`
     /// (woken when granted) while it waits.
     pub(crate) fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<()> {

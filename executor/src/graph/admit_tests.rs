@@ -30,7 +30,7 @@ impl Polled {
     fn new(gate: &Arc<Gate>, priority: u8, memory: u64) -> Polled {
         let wakes = std::sync::Arc::new(Wakes::default());
         Polled {
-            ticket: gate.ticket(Requirements::new(0.0, memory), priority, Pending::No),
+            ticket: Ticket::new(gate, Requirements::new(0.0, memory), priority, Pending::No),
             waker: wakes.clone().into(),
             wakes,
         }
@@ -157,7 +157,7 @@ fn tickets_leave_the_backlog_once_when_they_start_or_drop() {
     let counted = |p: Pending| {
         let wakes = std::sync::Arc::new(Wakes::default());
         let waker: Waker = wakes.into();
-        let mut t = g.ticket(Requirements::default(), 1, p);
+        let mut t = Ticket::new(&g, Requirements::default(), 1, p);
         let started = t.poll_start(&mut Context::from_waker(&waker)).is_ready();
         (t, started)
     };
@@ -168,9 +168,14 @@ fn tickets_leave_the_backlog_once_when_they_start_or_drop() {
     drop(t);
     assert_eq!(b.len(), 4, "left once, at start");
     b.reserve(1);
-    drop(g.ticket(Requirements::default(), 1, Pending::Counted));
+    drop(Ticket::new(
+        &g,
+        Requirements::default(),
+        1,
+        Pending::Counted,
+    ));
     assert_eq!(b.len(), 4, "dropped unstarted: left once");
-    drop(g.ticket(Requirements::default(), 1, Pending::No));
+    drop(Ticket::new(&g, Requirements::default(), 1, Pending::No));
     assert_eq!(b.len(), 4);
     // A batch larger than the capacity gets in once nothing is pending.
     b.unreserve(4);

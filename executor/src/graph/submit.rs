@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use taskweave_scheduler::{GraphError, Priority, ReadyKey, SpecError, TaskId, TaskSpec};
 
-use super::admit::{self, Pending};
+use super::admit::{self, Pending, Ticket};
 use super::backlog::{self, Reservation};
 use super::body::TaskBody;
 use super::dispatch::Doomed;
@@ -235,7 +235,7 @@ fn prepare<B: TaskBody>(
                 Count::Batch => Pending::Counted,
             };
             handle.shared.monitor.ensure_sampling();
-            Some(gate.ticket(needs, task.spec.priority.get(), pending))
+            Some(Ticket::new(gate, needs, task.spec.priority.get(), pending))
         }
     };
     let ExecutableTask {
