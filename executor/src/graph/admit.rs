@@ -11,6 +11,9 @@
 //! and plain `spawn` never meets the gate. Gating at start, not at submit, means a
 //! dependent submitted before its dependency holds nothing while it waits for it.
 //!
+//! The budget ledger is the monitor crate's [`Admission`]; the wait queue is this
+//! file's own, because what waits is a parked task (its waker), granted in place.
+//!
 //! Invariants:
 //! - `in_flight` counts the permits held (granted and not yet released); a permit is
 //!   taken only while `in_flight < limit` and, for declared needs, while they fit the
