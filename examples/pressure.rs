@@ -150,21 +150,18 @@ fn memory_scenario() {
         .map(|_| graph.add(memory_task(&gauge, &failures, true)).unwrap())
         .collect();
     graph.submit().unwrap();
-    let mut max_declared = 0;
-    let sampler = {
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
-        let handle = rt.handle().clone();
-        let watcher = std::thread::spawn(move || {
+    // Watch the declared memory in use while the tasks run.
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (done, handle) = (done.clone(), rt.handle().clone());
+        std::thread::spawn(move || {
             let mut max = 0;
-            while !flag.load(SeqCst) {
-                let s = handle.monitor_status().unwrap();
-                max = max.max(s.memory_in_use);
+            while !done.load(SeqCst) {
+                max = max.max(handle.monitor_status().unwrap().memory_in_use);
                 std::thread::sleep(Duration::from_millis(5));
             }
             max
-        });
-        (done, watcher)
+        })
     };
     let touched: u64 = rt.block_on(async {
         let mut total = 0;
@@ -173,8 +170,8 @@ fn memory_scenario() {
         }
         total
     });
-    sampler.0.store(true, SeqCst);
-    max_declared = max_declared.max(sampler.1.join().unwrap());
+    done.store(true, SeqCst);
+    let max_declared = watcher.join().unwrap();
     let elapsed = started.elapsed();
     let s = status(&rt);
     let hwm = status_kib("VmHWM:").unwrap_or(0);
