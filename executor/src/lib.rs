@@ -10,7 +10,9 @@
 //! - [`supervise`]: [`spawn_critical`] (restart a task after a panic or error, per a
 //!   policy, backoff, restart budget and stable window) and [`Supervisor`] (named
 //!   tasks managed at run time); [`TimeoutExt`]: `.with_timeout(d)` on every future.
-//! - [`graph`]: ExecutableTasks with dependencies, priorities, deadlines and retries.
+//! - [`graph`]: ExecutableTasks (dependencies, priorities, deadlines, retries) and
+//!   [`monitor`]: the resource monitor gating them (adaptive concurrency, admission,
+//!   backpressure).
 //! - [`tracker::TaskTracker`]: spawn with a name and a kind; live counts, the list of
 //!   live tasks, cancel by kind.
 //! - [`export`]: Prometheus text of the runtime's, graph's and trackers' metrics, and
@@ -37,6 +39,24 @@ mod blocking;
 mod coop;
 pub mod export;
 pub mod graph;
+pub mod monitor {
+    //! The resource monitor as the runtime uses it: [`MonitorConfig`] for
+    //! [`Builder::monitor`](crate::runtime::Builder::monitor), [`MonitorStatus`] from
+    //! [`Runtime::monitor_status`](crate::Runtime::monitor_status), and the
+    //! `taskweave-monitor` crate's probes, snapshots and controller settings.
+    //!
+    //! On by default, for ExecutableTasks only (plain `spawn` is never gated): a
+    //! sampling thread (started at the first submission) reads CPU, memory and Linux
+    //! PSI; a controller adapts how many ExecutableTasks run at once; tasks whose
+    //! declared resources do not fit wait, by priority; impossible ones are refused at
+    //! submit; `try_submit` / `submit_wait` give backpressure on pending tasks.
+    pub use crate::runtime::monitoring::{MonitorConfig, MonitorStatus, SamplerState};
+    pub use taskweave_monitor::{
+        system_probe, Budget, ConcurrencyController, ControllerConfig, Decision, FakeProbe,
+        LoadAverage, Merged, Pressure, Probe, ProbeError, PsiProbe, PsiShares, Requirements,
+        Sample, ShrinkReason, StallShare, SysinfoProbe, DEFAULT_INTERVAL, MIN_INTERVAL,
+    };
+}
 #[cfg(taskweave_loom)]
 #[doc(hidden)]
 pub mod loom_support;

@@ -206,6 +206,14 @@ impl ConcurrencyController {
         self.latency_sum += latency;
     }
 
+    /// Reports `count` finished tasks whose latencies add up to `total_latency` (the same
+    /// as `count` calls of [`record_completion`](Self::record_completion), for callers
+    /// that aggregate completions between ticks).
+    pub fn record_completions(&mut self, count: u64, total_latency: Duration) {
+        self.completions += count;
+        self.latency_sum += total_latency;
+    }
+
     /// Reports a finished task's latency and the time it was actually running (polled);
     /// lets the controller see how much of the latency was waiting.
     pub fn record_completion_with_busy(&mut self, latency: Duration, busy: Duration) {

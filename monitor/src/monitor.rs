@@ -11,6 +11,10 @@
 //!   for it (see `pressure.rs`).
 //! - A probe error keeps the previous snapshot and bumps `error_count`; the thread goes
 //!   on.
+//! - With [`ResourceMonitor::start_with`], a hook runs on the sampling thread right after
+//!   each snapshot the thread publishes (not for the first one, taken by `start`), so a
+//!   consumer can act once per tick without a thread of its own. Its time is not part of
+//!   `busy_time`.
 //! - Drop (or [`ResourceMonitor::stop`]) sets the stop flag under the mutex and notifies
 //!   the condvar; the thread checks the flag before and after every wait, so it exits
 //!   within one sample's duration, and the dropper joins it.
@@ -106,9 +110,46 @@ impl ResourceMonitor {
     /// Takes a first sample and starts sampling `probe` every `interval` on a thread
     /// named `taskweave-monitor`.
     pub fn start<P: Probe + 'static>(
-        mut probe: P,
+        probe: P,
         interval: Duration,
     ) -> Result<ResourceMonitor, MonitorError> {
+        ResourceMonitor::start_with(probe, interval, |_: &Pressure| {})
+    }
+
+    /// Like [`start`](Self::start), and calls `on_sample` on the sampling thread with
+    /// every snapshot the thread publishes after the first (one call per tick; a tick
+    /// whose probe fails calls nothing). Keep it short: the next tick waits for it.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    /// use taskweave_monitor::{FakeProbe, Pressure, ResourceMonitor, Sample};
+    ///
+    /// let ticks = Arc::new(AtomicU64::new(0));
+    /// let seen = ticks.clone();
+    /// let probe = FakeProbe::new([Sample::default().with_cpu(0.5)]);
+    /// let monitor = ResourceMonitor::start_with(probe, Duration::from_millis(200), move |p: &Pressure| {
+    ///     assert_eq!(p.cpu_usage, 0.5);
+    ///     seen.fetch_add(1, Ordering::SeqCst);
+    /// })
+    /// .unwrap();
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// while ticks.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+    ///     std::thread::sleep(Duration::from_millis(20));
+    /// }
+    /// assert!(ticks.load(Ordering::SeqCst) >= 1);
+    /// drop(monitor);
+    /// ```
+    pub fn start_with<P, F>(
+        mut probe: P,
+        interval: Duration,
+        on_sample: F,
+    ) -> Result<ResourceMonitor, MonitorError>
+    where
+        P: Probe + 'static,
+        F: FnMut(&Pressure) + Send + 'static,
+    {
         if interval < MIN_INTERVAL {
             return Err(MonitorError::IntervalTooShort {
                 requested: interval,
@@ -128,7 +169,7 @@ impl ResourceMonitor {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("taskweave-monitor".into())
-            .spawn(move || run(probe, interval, started, &thread_shared))
+            .spawn(move || run(probe, interval, started, &thread_shared, on_sample))
             .map_err(MonitorError::Spawn)?;
         Ok(ResourceMonitor {
             shared,
@@ -204,7 +245,13 @@ fn wait_until(shared: &Shared, deadline: Instant) -> bool {
     }
 }
 
-fn run<P: Probe>(mut probe: P, interval: Duration, started: Instant, shared: &Shared) {
+fn run<P: Probe>(
+    mut probe: P,
+    interval: Duration,
+    started: Instant,
+    shared: &Shared,
+    mut on_sample: impl FnMut(&Pressure),
+) {
     let mut deadline = started + interval;
     while !wait_until(shared, deadline) {
         let before = Instant::now();
@@ -214,8 +261,10 @@ fn run<P: Probe>(mut probe: P, interval: Duration, started: Instant, shared: &Sh
         shared.busy_nanos.fetch_add(busy, Ordering::Relaxed);
         match result {
             Ok(sample) => {
-                shared.cell.publish(Pressure::from_sample(&sample, after));
+                let pressure = Pressure::from_sample(&sample, after);
+                shared.cell.publish(pressure.clone());
                 shared.samples.fetch_add(1, Ordering::Relaxed);
+                on_sample(&pressure);
             }
             Err(_) => {
                 shared.errors.fetch_add(1, Ordering::Relaxed);

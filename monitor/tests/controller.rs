@@ -257,3 +257,24 @@ fn reports_throughput() {
     assert_eq!(c.throughput(), 4.0); // 4 completions per 1 s tick
     assert_eq!(c.baseline_latency(), Some(Duration::from_millis(10)));
 }
+
+#[test]
+fn aggregated_completions_count_like_single_ones() {
+    let (mut one_by_one, mut aggregated) = (controller(8, 1, 64), controller(8, 1, 64));
+    let t0 = Instant::now();
+    for tick in 1..=3u64 {
+        for _ in 0..5 {
+            one_by_one.record_completion(Duration::from_millis(20));
+        }
+        aggregated.record_completions(5, Duration::from_millis(100));
+        let now = t0 + Duration::from_secs(tick);
+        let p = Pressure::from_sample(&calm(), now);
+        assert_eq!(one_by_one.update(&p, now), aggregated.update(&p, now));
+    }
+    assert_eq!(aggregated.throughput(), 5.0);
+    assert_eq!(aggregated.throughput(), one_by_one.throughput());
+    assert_eq!(
+        aggregated.baseline_latency(),
+        Some(Duration::from_millis(20))
+    );
+}

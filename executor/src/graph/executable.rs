@@ -38,6 +38,9 @@ pub struct ExecutableTask<B> {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) body: B,
+    /// Whether [`resources`](Self::resources) was called: only then does the monitor
+    /// hold the task to its declared cores and memory.
+    pub(crate) declared: bool,
 }
 
 impl<F> ExecutableTask<Once<F>>
@@ -111,6 +114,7 @@ impl<B: TaskBody> ExecutableTask<B> {
             timeout: None,
             retry: None,
             body,
+            declared: false,
         }
     }
 
@@ -162,10 +166,17 @@ impl<B: TaskBody> ExecutableTask<B> {
         self
     }
 
-    /// Declared resource needs; a task whose needs exceed the machine is refused at
-    /// submit.
+    /// Declared resource needs; a task whose needs exceed the machine (or the
+    /// monitor's memory budget) is refused at submit.
+    ///
+    /// With the resource monitor on (the default), a task that declared its needs
+    /// starts only when they fit what is free: `cpu_cores × (1 − io_intensity)` cores
+    /// (what it keeps busy on average) out of the machine's cores, and `memory_bytes`
+    /// out of the memory budget; until then it waits, by priority. A task that never
+    /// called this declares nothing and only counts against the in-flight limit.
     pub fn resources(mut self, resources: ResourceRequirements) -> Self {
         self.spec.resources = resources;
+        self.declared = true;
         self
     }
 

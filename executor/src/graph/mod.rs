@@ -16,8 +16,12 @@
 //! Files: `executable.rs` (builder), `body.rs` (what runs), `run.rs` (the runner:
 //! attempts, timeout, retries, reporting), `retry.rs` (policies and backoff),
 //! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`,
-//! `stats.rs` (counters: submitted, started, outcomes; [`GraphMetrics`]).
+//! `stats.rs` (counters: submitted, started, outcomes; [`GraphMetrics`]),
+//! `admit.rs` (the resource monitor's gate: in-flight permits taken at a task's first
+//! poll, resource admission), `backlog.rs` (backpressure on pending tasks).
 
+pub(crate) mod admit;
+pub(crate) mod backlog;
 mod body;
 pub(crate) mod dispatch;
 mod executable;

@@ -12,6 +12,11 @@
 //!   per task): it reports through the thread's current runtime, checked to be its
 //!   own. Polls and cancellations run on that runtime's workers; only a drop during
 //!   runtime shutdown happens elsewhere, and then there is nobody left to tell.
+//! - With the resource monitor on, the runner holds a `Ticket` (`admit.rs`): its first
+//!   poll waits there for an in-flight permit before the body starts (the graph
+//!   already counts the task as running; its timeout starts with the attempt, after
+//!   the permit). The permit is released just before the end is reported, or when the
+//!   runner is dropped.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use taskweave_scheduler::{FailureReason, TaskId};
 
+use super::admit::Ticket;
 use super::body::TaskBody;
 use super::handle::TaskError;
 use super::retry::{RetryOn, RetryPolicy};
@@ -60,6 +66,8 @@ pub(crate) struct Executable<B: TaskBody> {
     phase: Phase<B::Attempt>,
     started: bool,
     reported: bool,
+    /// The monitor's gate pass (`None` when the monitor is off).
+    ticket: Option<Ticket>,
 }
 
 impl<B: TaskBody> Executable<B> {
@@ -70,6 +78,7 @@ impl<B: TaskBody> Executable<B> {
         body: B,
         timeout: Option<Duration>,
         retry: Option<RetryPolicy>,
+        ticket: Option<Ticket>,
     ) -> Self {
         Executable {
             id,
@@ -82,6 +91,7 @@ impl<B: TaskBody> Executable<B> {
             phase: Phase::Idle,
             started: false,
             reported: false,
+            ticket,
         }
     }
 
@@ -89,6 +99,10 @@ impl<B: TaskBody> Executable<B> {
     /// task was cancelled first (then the cancellation is the task's result).
     fn report(&mut self, outcome: Result<(), FailureReason>) -> bool {
         self.reported = true;
+        if let Some(ticket) = &mut self.ticket {
+            // Free the slot first, so the task it goes to can be the next one run.
+            ticket.finish();
+        }
         crate::runtime::with_runtime_at(self.runtime, |handle| {
             handle.shared.graph_stats.add_ended();
             handle.complete_executable(self.id, outcome)
@@ -139,12 +153,19 @@ impl<B: TaskBody> Future for Executable<B> {
         // while pinned (phases are replaced in place, which drops the old attempt
         // where it lies), and `Executable`'s Drop does not move it either.
         let this = unsafe { self.get_unchecked_mut() };
+        if let Some(name) = &this.name {
+            crate::runtime::trace::note_task_name(|| name.clone().into());
+        }
         if !this.started {
             this.started = true;
             crate::runtime::with_runtime_at(this.runtime, |h| h.shared.graph_stats.add_started());
         }
-        if let Some(name) = &this.name {
-            crate::runtime::trace::note_task_name(|| name.clone().into());
+        // Monitor gate (admit.rs): before the body first runs, take an in-flight permit
+        // (and the declared resources); without one, wait to be granted it.
+        if let Some(ticket) = &mut this.ticket {
+            if ticket.poll_start(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
         loop {
             match &mut this.phase {

@@ -2,17 +2,23 @@
 //! (`TaskGraph`), with every check done before anything runs.
 //!
 //! Order of a submission: (1) validate each spec and its resource needs against the
-//! machine; (2) allocate each task (one allocation: runner + scheduler key) and bind it
-//! to the runtime's owned-task list (so shutdown can cancel it); (3) add the batch to
-//! the dependency graph atomically — on error every task of the batch is taken back
-//! out of the owned list and cancelled unpolled; (4) tasks whose dependencies already
-//! succeeded go into the ready heap, and a worker is woken.
+//! machine (and, with the resource monitor on, its budget); (2) count the task in the
+//! monitor's backlog of pending tasks (`try_submit` refuses when it is full,
+//! `submit_wait` waits for room; a `TaskGraph` counts its batch when it submits) and
+//! give it a ticket for the monitor's gate; (3) allocate each task (one allocation:
+//! runner + scheduler key) and bind it to the runtime's owned-task list (so shutdown
+//! can cancel it); (4) add the batch to the dependency graph atomically — on error
+//! every task of the batch is taken back out of the owned list and cancelled unpolled;
+//! (5) tasks whose dependencies already succeeded go into the ready heap, and a worker
+//! is woken.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use taskweave_scheduler::{GraphError, Priority, ReadyKey, SpecError, TaskId, TaskSpec};
 
+use super::admit::{self, Pending, Ticket};
+use super::backlog::{self, Reservation};
 use super::body::TaskBody;
 use super::dispatch::Doomed;
 use super::executable::ExecutableTask;
@@ -44,6 +50,13 @@ pub enum SubmitError {
         /// What it asked for and what the machine has.
         reason: String,
     },
+    /// The resource monitor's bound on pending (submitted, not yet started)
+    /// ExecutableTasks is reached. Only `try_submit` reports this: retry later, or
+    /// use `submit_wait`, which waits for room.
+    QueueFull {
+        /// The bound ([`MonitorConfig::pending_capacity`](crate::monitor::MonitorConfig::pending_capacity)).
+        capacity: usize,
+    },
     /// The runtime has shut down.
     Shutdown,
 }
@@ -56,6 +69,11 @@ impl fmt::Display for SubmitError {
             SubmitError::Unsatisfiable { task, reason } => {
                 write!(f, "task {task} can never run on this machine: {reason}")
             }
+            SubmitError::QueueFull { capacity } => write!(
+                f,
+                "the runtime already has {capacity} pending ExecutableTasks (its bound): \
+                 retry later or use submit_wait"
+            ),
             SubmitError::Shutdown => f.write_str("the taskweave runtime has shut down"),
         }
     }
@@ -159,17 +177,73 @@ struct Prepared {
     notified: Notified,
 }
 
-/// Allocates and binds one task; returns its handle.
+/// How a new task is counted in the monitor's backlog of pending tasks.
+enum Count {
+    /// Now, whatever the bound (`submit`).
+    Always,
+    /// Now if there is room, else `QueueFull` (`try_submit`).
+    IfRoom,
+    /// Room the caller reserved (`submit_wait`).
+    Reserved(Reservation),
+    /// When its batch is submitted (`TaskGraph`; see `TaskGraph::drop`).
+    Batch,
+}
+
+/// Refuses what could never run: invalid specs, needs beyond the machine or the
+/// monitor's budget. Returns what the task holds while it runs (for the gate).
+fn check<B>(handle: &Handle, task: &ExecutableTask<B>) -> Result<admit::Needs, SubmitError> {
+    handle.shared.dispatch.limits().check(&task.spec)?;
+    match handle.shared.monitor.gate() {
+        None => Ok(admit::Needs::default()),
+        Some(gate) => gate
+            .requirements(&task.spec, task.declared)
+            .map_err(|reason| SubmitError::Unsatisfiable {
+                task: task.spec.id,
+                reason,
+            }),
+    }
+}
+
+/// Checks, counts (see [`Count`]), allocates and binds one task; returns its handle.
 fn prepare<B: TaskBody>(
     handle: &Handle,
     task: ExecutableTask<B>,
+    count: Count,
 ) -> Result<(TaskSpec, Prepared, TaskHandle<B::Output>), SubmitError> {
-    handle.shared.dispatch.limits().check(&task.spec)?;
+    let needs = check(handle, &task)?;
+    let batch = matches!(count, Count::Batch);
+    let ticket = match handle.shared.monitor.gate() {
+        None => None,
+        Some(gate) => {
+            let pending = match count {
+                Count::Always => {
+                    gate.backlog.reserve(1);
+                    Pending::Counted
+                }
+                Count::IfRoom => {
+                    if !gate.backlog.try_reserve(1) {
+                        return Err(SubmitError::QueueFull {
+                            capacity: gate.backlog.capacity(),
+                        });
+                    }
+                    Pending::Counted
+                }
+                Count::Reserved(reservation) => {
+                    reservation.keep();
+                    Pending::Counted
+                }
+                Count::Batch => Pending::Counted,
+            };
+            handle.shared.monitor.ensure_sampling();
+            Some(Ticket::new(gate, needs, task.spec.priority.get(), pending))
+        }
+    };
     let ExecutableTask {
         spec,
         timeout,
         retry,
         body,
+        declared: _,
     } = task;
     let runner = Executable::new(
         spec.id,
@@ -178,6 +252,7 @@ fn prepare<B: TaskBody>(
         body,
         timeout,
         retry,
+        ticket,
     );
     let scheduler = ExecSchedule {
         shared: handle.shared.clone(),
@@ -188,6 +263,10 @@ fn prepare<B: TaskBody>(
     let (owned, notified, join) = task::new_task(runner, scheduler);
     let raw = owned.raw();
     if let Err(owned) = handle.shared.owned.bind(owned) {
+        if let (true, Some(gate)) = (batch, handle.shared.monitor.gate()) {
+            // Its ticket leaves the backlog as it drops: balance it.
+            gate.backlog.reserve(1);
+        }
         drop(notified);
         owned.shutdown();
         return Err(SubmitError::Shutdown);
@@ -232,16 +311,107 @@ fn commit(handle: &Handle, specs: &[TaskSpec], prepared: Vec<Prepared>) -> Resul
 
 impl Handle {
     /// Submits one ExecutableTask. It runs once its dependencies (submitted before)
-    /// have succeeded, in priority/deadline order.
+    /// have succeeded, in priority/deadline order — and, with the resource monitor on,
+    /// once it gets an in-flight permit (see [`crate::monitor`]).
+    ///
+    /// Never refused for backpressure: the task counts as pending, but the bound is
+    /// only enforced by [`try_submit`](Self::try_submit) and
+    /// [`submit_wait`](Self::submit_wait).
     ///
     /// # Errors
     /// [`SubmitError`] for an unknown or duplicate id, a self-dependency, an invalid
-    /// spec, needs beyond the machine, or a shut-down runtime.
+    /// spec, needs beyond the machine or the monitor's budget, or a shut-down runtime.
     pub fn submit<B: TaskBody>(
         &self,
         task: ExecutableTask<B>,
     ) -> Result<TaskHandle<B::Output>, SubmitError> {
-        let (spec, prepared, handle) = prepare(self, task)?;
+        self.submit_counted(task, Count::Always)
+    }
+
+    /// Like [`submit`](Self::submit), but refuses with [`SubmitError::QueueFull`]
+    /// when the monitor's bound on pending ExecutableTasks is reached (the task is
+    /// handed back as dropped: nothing of it runs). With the monitor off, the same as
+    /// `submit`.
+    ///
+    /// ```
+    /// use taskweave_executor::graph::{ExecutableTask, SubmitError};
+    /// use taskweave_executor::monitor::MonitorConfig;
+    ///
+    /// let rt = taskweave_executor::runtime::Builder::new_multi_thread()
+    ///     .monitor(MonitorConfig::new().pending_capacity(1))
+    ///     .build()
+    ///     .unwrap();
+    /// let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    /// let first = ExecutableTask::new(async { rx.await.ok(); });
+    /// let first_id = first.id();
+    /// let first = rt.submit(first).unwrap();
+    /// // Waits for `first`, so it stays pending: the bound (1) is reached.
+    /// let second = rt.submit(ExecutableTask::new(async {}).depends_on(first_id)).unwrap();
+    /// let third = rt.handle().try_submit(ExecutableTask::new(async {}));
+    /// assert_eq!(third.unwrap_err(), SubmitError::QueueFull { capacity: 1 });
+    /// tx.send(()).unwrap();
+    /// rt.block_on(async { first.await.unwrap(); second.await.unwrap() });
+    /// // Nothing is pending any more.
+    /// let fourth = rt.handle().try_submit(ExecutableTask::new(async { 4 })).unwrap();
+    /// assert_eq!(rt.block_on(fourth).unwrap(), 4);
+    /// ```
+    ///
+    /// # Errors
+    /// [`SubmitError::QueueFull`], and those of [`submit`](Self::submit).
+    pub fn try_submit<B: TaskBody>(
+        &self,
+        task: ExecutableTask<B>,
+    ) -> Result<TaskHandle<B::Output>, SubmitError> {
+        self.submit_counted(task, Count::IfRoom)
+    }
+
+    /// Like [`submit`](Self::submit), but first waits (without blocking a thread) for
+    /// room under the monitor's bound on pending ExecutableTasks. Tasks that could
+    /// never run are refused before waiting. With the monitor off, the same as
+    /// `submit`.
+    ///
+    /// ```
+    /// use taskweave_executor::graph::ExecutableTask;
+    ///
+    /// let rt = taskweave_executor::Runtime::new().unwrap();
+    /// let handle = rt.handle().clone();
+    /// let sum = rt.block_on(async move {
+    ///     let mut tasks = Vec::new();
+    ///     for i in 0..100u64 {
+    ///         tasks.push(handle.submit_wait(ExecutableTask::new(async move { i })).await.unwrap());
+    ///     }
+    ///     let mut sum = 0;
+    ///     for t in tasks {
+    ///         sum += t.await.unwrap();
+    ///     }
+    ///     sum
+    /// });
+    /// assert_eq!(sum, 4950);
+    /// ```
+    ///
+    /// # Errors
+    /// Those of [`submit`](Self::submit); [`SubmitError::Shutdown`] if the runtime
+    /// shuts down while waiting.
+    pub async fn submit_wait<B: TaskBody>(
+        &self,
+        task: ExecutableTask<B>,
+    ) -> Result<TaskHandle<B::Output>, SubmitError> {
+        let Some(gate) = self.shared.monitor.gate().cloned() else {
+            return self.submit(task);
+        };
+        check(self, &task)?;
+        let reservation = backlog::room_for(&gate, 1)
+            .await
+            .ok_or(SubmitError::Shutdown)?;
+        self.submit_counted(task, Count::Reserved(reservation))
+    }
+
+    fn submit_counted<B: TaskBody>(
+        &self,
+        task: ExecutableTask<B>,
+        count: Count,
+    ) -> Result<TaskHandle<B::Output>, SubmitError> {
+        let (spec, prepared, handle) = prepare(self, task, count)?;
         commit(self, std::slice::from_ref(&spec), vec![prepared])?;
         Ok(handle)
     }
@@ -307,7 +477,7 @@ impl TaskGraph {
         &mut self,
         task: ExecutableTask<B>,
     ) -> Result<TaskHandle<B::Output>, SubmitError> {
-        let (spec, prepared, handle) = prepare(&self.handle, task)?;
+        let (spec, prepared, handle) = prepare(&self.handle, task, Count::Batch)?;
         self.specs.push(spec);
         self.prepared.push(prepared);
         Ok(handle)
@@ -323,12 +493,58 @@ impl TaskGraph {
         self.specs.is_empty()
     }
 
-    /// Submits the batch atomically.
+    /// Submits the batch atomically. Like [`Handle::submit`], never refused for
+    /// backpressure (its tasks count as pending from now on).
     ///
     /// # Errors
     /// [`SubmitError::Graph`] naming the duplicate, unknown dependency or cycle; or
     /// [`SubmitError::Shutdown`]. Then no task of the batch runs.
     pub fn submit(mut self) -> Result<(), SubmitError> {
+        if let Some(gate) = self.handle.shared.monitor.gate() {
+            gate.backlog.reserve(self.specs.len());
+        }
+        self.commit_counted()
+    }
+
+    /// Submits the batch if the monitor's bound on pending ExecutableTasks has room
+    /// for all of it (a batch larger than the bound fits when nothing else is
+    /// pending). On [`SubmitError::QueueFull`] the batch is left as it was, to retry;
+    /// after any other outcome it is empty (and may be reused for a new batch).
+    ///
+    /// # Errors
+    /// [`SubmitError::QueueFull`], and those of [`submit`](Self::submit).
+    pub fn try_submit(&mut self) -> Result<(), SubmitError> {
+        if let Some(gate) = self.handle.shared.monitor.gate() {
+            if !self.specs.is_empty() && !gate.backlog.try_reserve(self.specs.len()) {
+                return Err(SubmitError::QueueFull {
+                    capacity: gate.backlog.capacity(),
+                });
+            }
+        }
+        self.commit_counted()
+    }
+
+    /// Waits (without blocking a thread) until the monitor's bound on pending
+    /// ExecutableTasks has room for the whole batch (see
+    /// [`try_submit`](Self::try_submit)), then submits it.
+    ///
+    /// # Errors
+    /// Those of [`submit`](Self::submit).
+    pub async fn submit_wait(mut self) -> Result<(), SubmitError> {
+        if let Some(gate) = self.handle.shared.monitor.gate().cloned() {
+            if !self.specs.is_empty() {
+                backlog::room_for(&gate, self.specs.len())
+                    .await
+                    .ok_or(SubmitError::Shutdown)?
+                    .keep();
+            }
+        }
+        self.commit_counted()
+    }
+
+    /// Commits the batch whose room is already counted: its tasks count themselves
+    /// out of the backlog as they start or are dropped.
+    fn commit_counted(&mut self) -> Result<(), SubmitError> {
         let specs = std::mem::take(&mut self.specs);
         let prepared = std::mem::take(&mut self.prepared);
         commit(&self.handle, &specs, prepared)
@@ -337,7 +553,13 @@ impl TaskGraph {
 
 impl Drop for TaskGraph {
     fn drop(&mut self) {
-        // Dropped unsubmitted: cancel the tasks so their handles resolve.
+        // Dropped unsubmitted: cancel the tasks so their handles resolve. Their tickets
+        // leave the backlog as they drop, so count them in first.
+        if let Some(gate) = self.handle.shared.monitor.gate() {
+            if !self.prepared.is_empty() {
+                gate.backlog.reserve(self.prepared.len());
+            }
+        }
         for prepared in self.prepared.drain(..) {
             drop(prepared.notified);
             if let Some(owned) = self.handle.shared.owned.remove(&prepared.raw) {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use super::monitoring::{MonitorConfig, Monitoring};
 use super::shared::{Config, Hook, Remote, Shared};
 use super::worker::WorkerCore;
 use super::{idle::Idle, metrics::WorkerStats, park::Parker, queue, Runtime};
@@ -41,6 +42,8 @@ pub struct Builder {
     blocking_keep_alive: Duration,
     global_queue_interval: u32,
     max_finished_task_records: usize,
+    /// `None`: the monitor is disabled.
+    monitor: Option<MonitorConfig>,
 }
 
 impl Builder {
@@ -56,6 +59,8 @@ impl Builder {
             blocking_keep_alive: Duration::from_secs(10),
             global_queue_interval: 61,
             max_finished_task_records: 1 << 20,
+            // Loom models build no real runtime; keep model state free of the sampler.
+            monitor: (!cfg!(taskweave_loom)).then(MonitorConfig::default),
         }
     }
 
@@ -129,6 +134,21 @@ impl Builder {
         self
     }
 
+    /// Configures the resource monitor (on by default with [`MonitorConfig::new`]'s
+    /// settings): adaptive in-flight limit, resource admission and backpressure for
+    /// ExecutableTasks. See [`crate::monitor`].
+    pub fn monitor(&mut self, config: MonitorConfig) -> &mut Self {
+        self.monitor = Some(config);
+        self
+    }
+
+    /// Turns the resource monitor off: ExecutableTasks start as soon as they are
+    /// ready, nothing is sampled, and `try_submit` never reports `QueueFull`.
+    pub fn disable_monitor(&mut self) -> &mut Self {
+        self.monitor = None;
+        self
+    }
+
     /// Accepted for compatibility with tokio's builder: timers are always enabled.
     pub fn enable_all(&mut self) -> &mut Self {
         self
@@ -142,8 +162,10 @@ impl Builder {
     /// Starts the runtime's threads.
     ///
     /// # Errors
-    /// `InvalidInput` for zero workers, zero blocking threads or a zero global queue
-    /// interval; the OS error if a thread cannot be started.
+    /// `InvalidInput` for zero workers, zero blocking threads, a zero global queue
+    /// interval or invalid monitor settings (interval below 200 ms, zero pending
+    /// capacity, memory fraction outside `(0, 1]`); the OS error if a thread cannot be
+    /// started.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let workers = self.worker_threads.unwrap_or_else(default_worker_threads);
         if workers == 0 {
@@ -158,6 +180,14 @@ impl Builder {
         if self.global_queue_interval == 0 {
             return Err(invalid("global_queue_interval must be at least 1"));
         }
+        if let Some(config) = &self.monitor {
+            config.validate().map_err(|e| invalid(&e))?;
+        }
+        let limits = crate::graph::MachineLimits::detect();
+        let monitor = match &self.monitor {
+            Some(config) => Monitoring::new(config, workers, limits.cores, limits.memory_bytes),
+            None => Monitoring::disabled(),
+        };
         let time = crate::time::Driver::start(format!("{}-timer", (self.thread_name)()))?;
         let blocking_name = self.thread_name.clone();
         let blocking = BlockingPool::new(BlockingConfig {
@@ -182,10 +212,8 @@ impl Builder {
             remotes,
             idle: Idle::new(workers),
             owned: OwnedTasks::new(workers * 16),
-            dispatch: crate::graph::dispatch::Dispatch::new(
-                self.max_finished_task_records,
-                crate::graph::MachineLimits::detect(),
-            ),
+            dispatch: crate::graph::dispatch::Dispatch::new(self.max_finished_task_records, limits),
+            monitor,
             shutdown: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),
             graph_stats: Default::default(),
@@ -246,6 +274,7 @@ impl fmt::Debug for Builder {
             .field("worker_threads", &self.worker_threads)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("global_queue_interval", &self.global_queue_interval)
+            .field("monitor", &self.monitor)
             .finish()
     }
 }

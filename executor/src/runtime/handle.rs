@@ -130,6 +130,12 @@ impl Handle {
         RuntimeMetrics::new(self.shared.clone())
     }
 
+    /// The resource monitor's status; `None` if the monitor is disabled. See
+    /// [`MonitorStatus`](crate::monitor::MonitorStatus).
+    pub fn monitor_status(&self) -> Option<crate::monitor::MonitorStatus> {
+        self.shared.monitor.status()
+    }
+
     /// A number identifying this runtime while it exists (its shared state's address).
     pub(crate) fn identity(&self) -> usize {
         Arc::as_ptr(&self.shared) as usize

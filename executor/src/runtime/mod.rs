@@ -6,7 +6,8 @@
 //! wakes whom), `park.rs` (thread parking), `queue.rs` (deques, loom-switchable),
 //! `context.rs` (thread-locals), `block_on.rs`, `spawn_blocking.rs`, `metrics.rs`,
 //! `trace.rs` (the opt-in recorder of task polls), `global.rs` (the process-wide
-//! default runtime).
+//! default runtime), `monitoring.rs` (the resource monitor's configuration, sampler
+//! and status).
 //!
 //! Shutdown protocol (`Runtime::drop` / `shutdown_timeout`): (1) set the shutdown flag
 //! and wake every worker; (2) wait for workers to leave their loop (each finishes the
@@ -15,7 +16,8 @@
 //! thread, and their JoinHandles resolve as cancelled; a task still inside a poll on a
 //! worker that did not exit in time is cancelled by that worker after the poll;
 //! (4) stop the timer thread (pending sleeps complete) and the blocking pool (queued
-//! jobs are cancelled; running ones are not waited for beyond the timeout).
+//! jobs are cancelled; running ones are not waited for beyond the timeout). The
+//! resource monitor's sampler is stopped and its gate closed at the start of (3).
 
 mod block_on;
 mod builder;
@@ -24,6 +26,7 @@ mod global;
 mod handle;
 pub(crate) mod idle;
 mod metrics;
+pub(crate) mod monitoring;
 pub(crate) mod park;
 pub(crate) mod queue;
 pub(crate) mod shared;
@@ -126,6 +129,36 @@ impl Runtime {
         task: crate::graph::ExecutableTask<B>,
     ) -> Result<crate::graph::TaskHandle<B::Output>, crate::graph::SubmitError> {
         self.handle.submit(task)
+    }
+
+    /// The resource monitor's status (in-flight limit, running, waiting and pending
+    /// ExecutableTasks, budget, sampler); `None` if the monitor is disabled.
+    pub fn monitor_status(&self) -> Option<crate::monitor::MonitorStatus> {
+        self.handle.monitor_status()
+    }
+
+    /// Submits an ExecutableTask unless the monitor's bound on pending tasks is
+    /// reached; see [`Handle::try_submit`].
+    ///
+    /// # Errors
+    /// See [`Handle::try_submit`].
+    pub fn try_submit<B: crate::graph::TaskBody>(
+        &self,
+        task: crate::graph::ExecutableTask<B>,
+    ) -> Result<crate::graph::TaskHandle<B::Output>, crate::graph::SubmitError> {
+        self.handle.try_submit(task)
+    }
+
+    /// Waits for room under the monitor's bound on pending tasks, then submits; see
+    /// [`Handle::submit_wait`].
+    ///
+    /// # Errors
+    /// See [`Handle::submit_wait`].
+    pub async fn submit_wait<B: crate::graph::TaskBody>(
+        &self,
+        task: crate::graph::ExecutableTask<B>,
+    ) -> Result<crate::graph::TaskHandle<B::Output>, crate::graph::SubmitError> {
+        self.handle.submit_wait(task).await
     }
 
     /// This runtime's handle.

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) owned: OwnedTasks,
     /// ExecutableTasks: dependency graph and ready heap.
     pub(crate) dispatch: crate::graph::dispatch::Dispatch,
+    /// The resource monitor: sampler and ExecutableTask gate.
+    pub(crate) monitor: super::monitoring::Monitoring,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stats: Box<[WorkerStats]>,
     /// ExecutableTask counters (`graph/stats.rs`).
@@ -163,6 +165,8 @@ impl Shared {
 
     /// After the workers stopped: cancels every task and empties the injector.
     pub(crate) fn cancel_all_tasks(&self) {
+        // Stop sampling and granting permits before tasks are dropped.
+        self.monitor.shutdown();
         // Close the ready heap first so completions during shutdown queue nothing.
         drop(self.dispatch.close());
         self.owned.close_and_shutdown();

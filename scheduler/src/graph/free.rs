@@ -23,7 +23,10 @@ impl FreeSlots {
         if word >= self.words.len() {
             self.words.resize(word + 1, 0);
         }
-        debug_assert!(self.words[word] & (1 << bit) == 0, "slot {slot} freed twice");
+        debug_assert!(
+            self.words[word] & (1 << bit) == 0,
+            "slot {slot} freed twice"
+        );
         self.words[word] |= 1 << bit;
         self.count += 1;
         self.low = self.low.min(word);

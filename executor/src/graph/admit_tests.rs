@@ -1,0 +1,244 @@
+//! The gate without a runtime: tickets polled by hand with counting wakers.
+
+use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+use std::task::Wake;
+use std::time::Instant;
+
+use taskweave_monitor::{Budget, ControllerConfig, Pressure, Requirements};
+
+use super::{Gate, GateConfig, Pending, Ticket};
+use crate::sync::{Arc, Ordering::SeqCst};
+use std::task::{Context, Poll, Waker};
+
+#[derive(Default)]
+struct Wakes(StdAtomicUsize);
+
+impl Wake for Wakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// A ticket and the waker its polls use.
+struct Polled {
+    ticket: Ticket,
+    wakes: std::sync::Arc<Wakes>,
+    waker: Waker,
+}
+
+impl Polled {
+    fn new(gate: &Arc<Gate>, priority: u8, memory: u64) -> Polled {
+        let wakes = std::sync::Arc::new(Wakes::default());
+        Polled {
+            ticket: Ticket::new(gate, Requirements::new(0.0, memory), priority, Pending::No),
+            waker: wakes.clone().into(),
+            wakes,
+        }
+    }
+    fn started(&mut self) -> bool {
+        let mut cx = Context::from_waker(&self.waker);
+        self.ticket.poll_start(&mut cx).is_ready()
+    }
+    fn woken(&self) -> usize {
+        self.wakes.0.load(SeqCst)
+    }
+}
+
+fn gate(limit: usize, memory: u64, pending_capacity: usize) -> Arc<Gate> {
+    Arc::new(Gate::new(GateConfig {
+        controller: ControllerConfig {
+            min_limit: limit,
+            max_limit: limit,
+            initial_limit: limit,
+            ..ControllerConfig::default()
+        },
+        capacity: Budget::new(4.0, memory),
+        memory_headroom: 0.1,
+        pending_capacity,
+    }))
+}
+
+#[test]
+fn permits_go_by_priority_then_fifo_and_pass_on_at_release() {
+    let g = gate(1, 0, 8);
+    let mut first = Polled::new(&g, 5, 0);
+    assert!(first.started());
+    let mut low = Polled::new(&g, 1, 0);
+    let mut high_a = Polled::new(&g, 9, 0);
+    let mut high_b = Polled::new(&g, 9, 0);
+    for p in [&mut low, &mut high_a, &mut high_b] {
+        assert!(!p.started());
+    }
+    assert_eq!(g.counts().waiting, 3);
+    first.ticket.finish();
+    assert_eq!((high_a.woken(), high_b.woken(), low.woken()), (1, 0, 0));
+    assert!(high_a.started());
+    assert!(!high_b.started() && !low.started());
+    high_a.ticket.finish();
+    assert!(high_b.started());
+    assert!(!low.started());
+    high_b.ticket.finish();
+    assert!(low.started());
+    low.ticket.finish();
+    let c = g.counts();
+    assert_eq!(
+        (c.in_flight, c.waiting, c.started, c.completed),
+        (0, 0, 4, 4)
+    );
+}
+
+#[test]
+fn the_head_is_not_overtaken_by_a_smaller_request_that_would_fit() {
+    let g = gate(10, 100, 8);
+    let mut holder = Polled::new(&g, 5, 60);
+    assert!(holder.started());
+    let mut big = Polled::new(&g, 9, 60);
+    let mut small = Polled::new(&g, 1, 10);
+    assert!(!big.started());
+    assert!(
+        !small.started(),
+        "10 would fit, but the more urgent head waits"
+    );
+    holder.ticket.finish();
+    // 60 + 10 fit together: both are granted, head first.
+    assert!(big.started() && small.started());
+    assert_eq!(g.counts().used.memory, 70);
+    drop(big);
+    drop(small);
+    assert_eq!(g.counts().used.memory, 0);
+}
+
+#[test]
+fn a_waiter_dropped_after_its_grant_passes_it_on() {
+    let g = gate(1, 0, 8);
+    let mut running = Polled::new(&g, 5, 0);
+    assert!(running.started());
+    let mut granted = Polled::new(&g, 9, 0);
+    let mut next = Polled::new(&g, 1, 0);
+    assert!(!granted.started() && !next.started());
+    running.ticket.finish();
+    assert_eq!(granted.woken(), 1);
+    drop(granted); // cancelled before it could run
+    assert_eq!(next.woken(), 1);
+    assert!(next.started());
+    assert_eq!(g.counts().in_flight, 1);
+    drop(next);
+    let c = g.counts();
+    assert_eq!((c.in_flight, c.waiting, c.completed), (0, 0, 1));
+}
+
+#[test]
+fn close_grants_nothing_more_and_drops_the_waiters_wakers() {
+    let g = gate(1, 0, 8);
+    let mut running = Polled::new(&g, 5, 0);
+    assert!(running.started());
+    let mut waiting = Polled::new(&g, 5, 0);
+    assert!(!waiting.started());
+    let before = std::sync::Arc::strong_count(&waiting.wakes);
+    g.close();
+    assert_eq!(std::sync::Arc::strong_count(&waiting.wakes), before - 1);
+    running.ticket.finish();
+    assert!(!waiting.started());
+    assert_eq!(waiting.woken(), 0);
+    let mut late = Polled::new(&g, 5, 0);
+    assert!(!late.started(), "nothing starts after close");
+    let c = g.counts();
+    assert_eq!((c.in_flight, c.waiting), (0, 0));
+}
+
+#[test]
+fn tickets_leave_the_backlog_once_when_they_start_or_drop() {
+    let g = gate(1, 0, 4);
+    let b = &g.backlog;
+    assert!(b.try_reserve(3));
+    assert!(!b.try_reserve(2), "3 + 2 > 4");
+    b.reserve(2); // `submit` is never refused
+    assert_eq!(b.len(), 5);
+    let counted = |p: Pending| {
+        let wakes = std::sync::Arc::new(Wakes::default());
+        let waker: Waker = wakes.into();
+        let mut t = Ticket::new(&g, Requirements::default(), 1, p);
+        let started = t.poll_start(&mut Context::from_waker(&waker)).is_ready();
+        (t, started)
+    };
+    let (mut t, started) = counted(Pending::Counted);
+    assert!(started);
+    assert_eq!(b.len(), 4);
+    t.finish();
+    drop(t);
+    assert_eq!(b.len(), 4, "left once, at start");
+    b.reserve(1);
+    drop(Ticket::new(
+        &g,
+        Requirements::default(),
+        1,
+        Pending::Counted,
+    ));
+    assert_eq!(b.len(), 4, "dropped unstarted: left once");
+    drop(Ticket::new(&g, Requirements::default(), 1, Pending::No));
+    assert_eq!(b.len(), 4);
+    // A batch larger than the capacity gets in once nothing is pending.
+    b.unreserve(4);
+    assert!(b.try_reserve(10));
+}
+
+#[test]
+fn a_waiting_submitter_is_woken_when_room_appears_and_released_at_close() {
+    let g = gate(1, 0, 1);
+    g.backlog.reserve(1);
+    let wakes = std::sync::Arc::new(Wakes::default());
+    let waker: Waker = wakes.clone().into();
+    let mut cx = Context::from_waker(&waker);
+    let mut registration = None;
+    assert_eq!(
+        g.backlog.poll_reserve(1, &mut cx, &mut registration),
+        Poll::Pending
+    );
+    g.backlog.unreserve(1);
+    assert_eq!(wakes.0.load(SeqCst), 1);
+    assert_eq!(
+        g.backlog.poll_reserve(1, &mut cx, &mut registration),
+        Poll::Ready(true)
+    );
+    assert_eq!(
+        g.backlog.poll_reserve(1, &mut cx, &mut registration),
+        Poll::Pending
+    );
+    g.close();
+    assert_eq!(wakes.0.load(SeqCst), 2);
+    assert_eq!(
+        g.backlog.poll_reserve(1, &mut cx, &mut registration),
+        Poll::Ready(false)
+    );
+}
+
+#[test]
+fn a_tick_moves_the_limit_and_grants_what_fits() {
+    let g = Arc::new(Gate::new(GateConfig {
+        controller: ControllerConfig {
+            min_limit: 1,
+            max_limit: 8,
+            initial_limit: 1,
+            confirm_ticks: 1,
+            ..ControllerConfig::default()
+        },
+        capacity: Budget::new(4.0, 0),
+        memory_headroom: 0.1,
+        pending_capacity: 8,
+    }));
+    let mut running = Polled::new(&g, 5, 0);
+    assert!(running.started());
+    let mut waiting = Polled::new(&g, 5, 0);
+    assert!(!waiting.started());
+    let mut idle = Pressure::empty(Instant::now());
+    idle.cpu_usage = 0.05;
+    g.on_pressure(&idle); // used, CPU idle: grow
+    assert_eq!(g.counts().limit, 2);
+    assert_eq!(waiting.woken(), 1);
+    assert!(waiting.started());
+    let mut busy = Pressure::empty(Instant::now() + std::time::Duration::from_secs(1));
+    busy.cpu_usage = 0.99;
+    g.on_pressure(&busy);
+    assert_eq!(g.counts().limit, 1);
+    assert_eq!(g.counts().in_flight, 2, "a lower limit revokes no permit");
+}
