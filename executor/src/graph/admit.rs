@@ -28,7 +28,10 @@
 //!   it (hand-off), then wakes them; a woken task finds its permit in its waiter slot.
 //! - No lost wake-up: a releaser decrements `in_flight` and then reads `queued`; a
 //!   waiter increments `queued` (under the queue lock) and then tries to take a permit.
-//!   Both are `SeqCst`, so at least one of them sees the other.
+//!   Each side puts a `SeqCst` fence between its write and its read, so at least one
+//!   of them sees the other. (`SeqCst` accesses alone would do on real hardware, but
+//!   loom models them as acquire/release and reports a lost wake-up; with the fences
+//!   the `gate` model in `loom-tests/` checks the hand-off.)
 //! - Lock order: the wait queue, then a waiter's slot, then the admission ledger. Wakers
 //!   are woken with no lock held.
 //! - The backlog (`backlog.rs`) counts submitted tasks that have not started: every
@@ -51,7 +54,7 @@ use taskweave_scheduler::TaskSpec;
 use crossbeam_utils::CachePadded;
 
 use super::backlog::Backlog;
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{fence, Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 use Ordering::{Acquire, Relaxed, Release, SeqCst};
 
@@ -78,14 +81,25 @@ pub(crate) struct Running {
 }
 
 /// One started task in this many (per thread) has its latency measured.
+#[cfg(not(taskweave_loom))]
 const LATENCY_SAMPLE: u32 = 16;
 
 // Not part of any concurrency protocol (a per-thread sampling counter), so std's.
+#[cfg(not(taskweave_loom))]
 std::thread_local! {
     static STARTS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
+/// True for one call in [`LATENCY_SAMPLE`] on this thread. Under loom always false:
+/// loom runs every execution on one OS thread, so the counter would carry over from
+/// one execution to the next and make them differ.
+#[cfg(taskweave_loom)]
+fn sample_latency() -> bool {
+    false
+}
+
 /// True for one call in [`LATENCY_SAMPLE`] on this thread.
+#[cfg(not(taskweave_loom))]
 fn sample_latency() -> bool {
     STARTS
         .try_with(|n| {
@@ -372,6 +386,8 @@ impl Gate {
 
     /// Grants permits to waiting tasks, head first, while they fit.
     fn grant_waiting(&self) {
+        // Pairs with the fence in `enqueue` (see the module invariants).
+        fence(SeqCst);
         if self.queued.load(SeqCst) == 0 {
             return;
         }
@@ -452,6 +468,9 @@ impl Gate {
             });
             self.waiting.fetch_add(1, Relaxed);
             self.queued.fetch_add(1, SeqCst);
+            // Pairs with the fence in `grant_waiting`: a release that missed this entry
+            // left its permit where `grant_locked` now finds it.
+            fence(SeqCst);
             self.grant_locked(&mut queue)
         };
         for (granted, waker) in woken {

@@ -63,7 +63,7 @@ mod control;
 mod critical;
 mod error;
 mod policy;
-mod runner;
+pub(crate) mod runner;
 mod supervisor;
 
 pub use crate::graph::Backoff;

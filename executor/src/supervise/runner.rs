@@ -45,7 +45,7 @@ struct SlotState {
 }
 
 /// Holds a [`RunSlot`]; frees it when dropped.
-struct Permit(Arc<RunSlot>);
+pub(crate) struct Permit(Arc<RunSlot>);
 
 impl RunSlot {
     pub(crate) fn new() -> Arc<RunSlot> {
@@ -57,7 +57,7 @@ impl RunSlot {
         })
     }
 
-    fn poll_acquire(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<Permit> {
+    pub(crate) fn poll_acquire(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<Permit> {
         let mut state = self.state.lock();
         if state.busy {
             if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {

@@ -1,6 +1,8 @@
 //! Thin public handles on crate-private internals, for the loom models in
 //! `loom-tests/`. Compiled only under `--cfg taskweave_loom`; not part of the API.
 //!
+//! `gate.rs` has the monitor gate's and the supervisor run slot's handles.
+//!
 //! Nothing here adds behaviour: every method forwards to the executor's own code
 //! (task state machine, owned-task list, `Parker`, `Idle`, the injector model), except
 //! [`TestScheduler`], the smallest possible `Schedule`:
@@ -23,6 +25,8 @@
 //! the task cell and counts its own drop), so a model can assert that every task was
 //! freed exactly once.
 
+mod gate;
+
 use std::collections::VecDeque;
 use std::future::Future;
 
@@ -32,6 +36,8 @@ use crate::sync::{
     Ordering::{Acquire, SeqCst},
 };
 use crate::task::{self, JoinHandle, Notified, OwnedTask, OwnedTasks, RawTask, Schedule};
+
+pub use gate::{GateModel, RunPermit, RunSlotModel, TicketModel};
 
 /// A single-queue scheduler for task-protocol models. Clones share one scheduler.
 #[derive(Clone)]

@@ -1,0 +1,120 @@
+//! Handles on the monitor's gate (`graph/admit.rs`) and the supervisor's run slot
+//! (`supervise/runner.rs`) for the loom models in `loom-tests/tests/gate.rs`.
+//!
+//! Nothing here adds behaviour: each method forwards to the executor's own code. The
+//! gate is built with a fixed in-flight limit and tickets that declare no resources,
+//! so what a model explores is the permit hand-off: release vs. enqueue, grant vs.
+//! abandon, and close vs. a waiting ticket.
+
+use std::task::{Context, Poll};
+
+use taskweave_monitor::{Budget, ControllerConfig, Requirements};
+
+use crate::graph::admit::{Gate, GateConfig, Pending, Ticket};
+use crate::supervise::runner::{Permit, RunSlot};
+use crate::sync::Arc;
+
+/// A gate with a fixed in-flight limit.
+pub struct GateModel {
+    gate: Arc<Gate>,
+}
+
+/// One ExecutableTask's passage through a [`GateModel`].
+pub struct TicketModel {
+    ticket: Ticket,
+}
+
+impl GateModel {
+    /// A gate letting `limit` tasks run at once (the limit never moves: no ticks).
+    pub fn new(limit: usize) -> GateModel {
+        GateModel {
+            gate: Arc::new(Gate::new(GateConfig {
+                controller: ControllerConfig {
+                    min_limit: limit,
+                    max_limit: limit,
+                    initial_limit: limit,
+                    ..ControllerConfig::default()
+                },
+                capacity: Budget::new(1.0, 1 << 20),
+                memory_headroom: 0.1,
+                pending_capacity: 16,
+            })),
+        }
+    }
+
+    /// A ticket for a task of base `priority` that declared no resources.
+    pub fn ticket(&self, priority: u8) -> TicketModel {
+        TicketModel {
+            ticket: Ticket::new(&self.gate, Requirements::default(), priority, Pending::No),
+        }
+    }
+
+    /// Runtime shutdown's step: grants nothing more, drops the waiters' wakers.
+    pub fn close(&self) {
+        self.gate.close();
+    }
+
+    /// Permits held.
+    pub fn in_flight(&self) -> usize {
+        self.gate.counts().in_flight
+    }
+
+    /// Tickets waiting for a permit.
+    pub fn waiting(&self) -> usize {
+        self.gate.counts().waiting
+    }
+}
+
+impl TicketModel {
+    /// `Ready` once the ticket holds its permit; `Pending` (woken when granted) while
+    /// it waits.
+    pub fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.ticket.poll_start(cx)
+    }
+
+    /// The task ended: releases the permit and grants what it freed.
+    pub fn finish(&mut self) {
+        self.ticket.finish();
+    }
+}
+
+/// A supervised task's run slot: at most one run holds it.
+pub struct RunSlotModel {
+    /// `RunSlot` is shared through std's `Arc` (its lock is the modelled part).
+    slot: std::sync::Arc<RunSlot>,
+}
+
+/// Holding a [`RunSlotModel`]; dropping it frees the slot and wakes the waiters.
+pub struct RunPermit {
+    _permit: Permit,
+}
+
+impl RunSlotModel {
+    /// A free slot.
+    pub fn new() -> RunSlotModel {
+        RunSlotModel {
+            slot: RunSlot::new(),
+        }
+    }
+
+    /// Takes the slot, or registers the waker and returns `Pending`.
+    pub fn poll_acquire(&self, cx: &mut Context<'_>) -> Poll<RunPermit> {
+        self.slot
+            .poll_acquire(cx)
+            .map(|permit| RunPermit { _permit: permit })
+    }
+}
+
+impl Default for RunSlotModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for RunSlotModel {
+    fn clone(&self) -> Self {
+        RunSlotModel {
+            slot: self.slot.clone(),
+        }
+    }
+}

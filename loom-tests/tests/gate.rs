@@ -1,0 +1,130 @@
+//! loom models of two permit hand-offs: the monitor's gate for ExecutableTasks
+//! (`executor/src/graph/admit.rs`) and a supervised task's run slot
+//! (`executor/src/supervise/runner.rs`).
+//!
+//! What every model checks, in every interleaving:
+//! - no lost wake-up: a task waiting for a permit is woken once one is free for it
+//!   (loom reports a deadlock otherwise, since the waiter blocks in `block_on`);
+//! - permits are conserved: at the end nothing is held or waiting, whatever was
+//!   released, abandoned or closed;
+//! - the gate never lets more than its limit run, and a slot never has two holders.
+//!
+//! Models:
+//! - `release_racing_enqueue_wakes_the_waiter`: a running task ends while another asks
+//!   for the only permit (the gate's `in_flight` / `queued` Dekker pair).
+//! - `abandoned_waiter_racing_a_grant_gives_the_permit_back`: a waiting task is dropped
+//!   while a release grants it the permit.
+//! - `close_racing_a_waiter_grants_nothing_and_leaks_nothing`: runtime shutdown closes
+//!   the gate while a task asks for a permit.
+//! - `run_slot_is_handed_over_without_lost_wake_up`: a run ends (drops its permit)
+//!   while the next run waits for the slot.
+#![cfg(taskweave_loom)]
+
+use std::future::poll_fn;
+use std::task::Poll;
+
+use loom::future::block_on;
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+use taskweave_executor::loom_support::{GateModel, RunSlotModel};
+use taskweave_loom_tests::{model, poll_once, CountingWaker};
+
+#[test]
+fn release_racing_enqueue_wakes_the_waiter() {
+    model(|| {
+        let gate = Arc::new(GateModel::new(1));
+        let mut first = gate.ticket(0);
+        let (waker, _) = CountingWaker::new();
+        assert!(poll_once(&mut poll_fn(|cx| first.poll_start(cx)), &waker).is_ready());
+
+        let ender = thread::spawn(move || first.finish());
+        let mut second = gate.ticket(0);
+        block_on(poll_fn(|cx| second.poll_start(cx)));
+        assert_eq!(gate.in_flight(), 1, "the second task holds the only permit");
+        ender.join().unwrap();
+        second.finish();
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn abandoned_waiter_racing_a_grant_gives_the_permit_back() {
+    model(|| {
+        let gate = Arc::new(GateModel::new(1));
+        let (waker, wakes) = CountingWaker::new();
+        let mut first = gate.ticket(0);
+        assert!(poll_once(&mut poll_fn(|cx| first.poll_start(cx)), &waker).is_ready());
+        let mut second = gate.ticket(0);
+        assert!(poll_once(&mut poll_fn(|cx| second.poll_start(cx)), &waker).is_pending());
+        assert_eq!(gate.waiting(), 1);
+
+        let ender = thread::spawn(move || first.finish());
+        drop(second);
+        ender.join().unwrap();
+        assert_eq!(
+            gate.in_flight(),
+            0,
+            "a grant to a dropped waiter is given back"
+        );
+        assert_eq!(gate.waiting(), 0);
+        assert!(wakes.wakes() <= 1);
+        // The permit is free for the next task.
+        let mut third = gate.ticket(0);
+        assert!(poll_once(&mut poll_fn(|cx| third.poll_start(cx)), &waker).is_ready());
+        third.finish();
+    });
+}
+
+#[test]
+fn close_racing_a_waiter_grants_nothing_and_leaks_nothing() {
+    model(|| {
+        let gate = Arc::new(GateModel::new(1));
+        let (waker, _) = CountingWaker::new();
+        let mut first = gate.ticket(0);
+        assert!(poll_once(&mut poll_fn(|cx| first.poll_start(cx)), &waker).is_ready());
+
+        let g = gate.clone();
+        let asker = thread::spawn(move || {
+            let (waker, _) = CountingWaker::new();
+            let mut second = g.ticket(0);
+            // Pending either way: the permit is held, or the gate is closed.
+            assert!(poll_once(&mut poll_fn(|cx| second.poll_start(cx)), &waker).is_pending());
+            second // dropped by the main thread, as shutdown drops the task
+        });
+        gate.close();
+        let second = asker.join().unwrap();
+        first.finish();
+        assert_eq!(gate.in_flight(), 0, "nothing is granted after close");
+        drop(second);
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn run_slot_is_handed_over_without_lost_wake_up() {
+    model(|| {
+        let slot = RunSlotModel::new();
+        let holders = Arc::new(AtomicUsize::new(0));
+        let (waker, _) = CountingWaker::new();
+        let Poll::Ready(permit) = poll_once(&mut poll_fn(|cx| slot.poll_acquire(cx)), &waker)
+        else {
+            panic!("a free slot is taken at once");
+        };
+        holders.fetch_add(1, SeqCst);
+
+        let h = holders.clone();
+        let ending_run = thread::spawn(move || {
+            h.fetch_sub(1, SeqCst);
+            drop(permit);
+        });
+        let next = block_on(poll_fn(|cx| slot.poll_acquire(cx)));
+        assert_eq!(holders.fetch_add(1, SeqCst), 0, "one holder at a time");
+        ending_run.join().unwrap();
+        drop(next);
+        let (waker, _) = CountingWaker::new();
+        assert!(poll_once(&mut poll_fn(|cx| slot.poll_acquire(cx)), &waker).is_ready());
+    });
+}
