@@ -46,6 +46,8 @@ struct Inner {
     closed: bool,
     /// Finished-task records kept for dependency look-ups before they are forgotten.
     max_finished_records: usize,
+    /// Counters for `GraphMetrics` (`stats.rs`), moved under this lock.
+    stats: super::stats::GraphStats,
 }
 
 /// The ExecutableTask state of one runtime.
@@ -68,6 +70,7 @@ impl Dispatch {
                 scratch: Released::default(),
                 closed: false,
                 max_finished_records,
+                stats: Default::default(),
             }),
             ready_len: AtomicUsize::new(0),
             limits,
@@ -105,10 +108,15 @@ impl Dispatch {
         }
         let mut out = std::mem::take(&mut inner.scratch);
         out.clear();
+        let before = doomed.len();
         let result = match inner.graph.add_batch_payloads(specs, tasks, now, &mut out) {
-            Ok(()) => Ok(inner.apply(&mut out, doomed)),
+            Ok(()) => {
+                inner.stats.add_submitted(specs.len());
+                Ok(inner.apply(&mut out, doomed))
+            }
             Err(e) => Err(e),
         };
+        inner.count_doomed(&doomed[before..]);
         inner.scratch = out;
         self.ready_len.store(inner.ready.len(), Relaxed);
         result
@@ -145,16 +153,22 @@ impl Dispatch {
     /// (the task was already finished: a cancel won the race). With `next`, also
     /// takes the best ready item under the same lock (for the completing worker to run
     /// next, saving it a second trip through the lock).
+    /// `from_runner`: the runner reports its own end (counted as the end of a running
+    /// task), rather than a `TaskHandle::cancel` of a running task.
     pub(crate) fn complete(
         &self,
         id: TaskId,
         outcome: Result<(), FailureReason>,
+        from_runner: bool,
         doomed: &mut Doomed,
         next: Option<&mut Option<Notified>>,
     ) -> Option<usize> {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         let inner = &mut *inner;
+        if from_runner {
+            inner.stats.add_ended();
+        }
         let mut done = std::mem::take(&mut inner.scratch);
         done.clear();
         if inner
@@ -166,7 +180,10 @@ impl Dispatch {
             inner.scratch = done;
             return None;
         }
+        inner.stats.add_outcome(outcome);
+        let before = doomed.len();
         let released = inner.apply(&mut done, doomed);
+        inner.count_doomed(&doomed[before..]);
         inner.scratch = done;
         if let Some(next) = next {
             *next = inner.pop_best(now);
@@ -200,13 +217,20 @@ impl Dispatch {
             }
         };
         // A queued task's heap item is now stale; the pop that meets it skips it.
+        let before = doomed.len();
         if let Some(task) = cancelled {
             doomed.push((task, None));
         }
         inner.apply(&mut done, doomed);
+        inner.count_doomed(&doomed[before..]);
         inner.scratch = done;
         self.ready_len.store(inner.ready.len(), Relaxed);
         Ok(true)
+    }
+
+    /// A copy of the counters (for `GraphMetrics`).
+    pub(crate) fn stats(&self) -> super::stats::GraphStats {
+        self.inner.lock().stats
     }
 
     /// The recorded state of a task (for error reporting).
@@ -246,11 +270,17 @@ impl Inner {
                 Item::Wake(task) => return Some(task),
                 Item::Start(at) => {
                     if let Some(task) = self.graph.start(at) {
+                        self.stats.add_started();
                         return Some(task);
                     }
                 }
             }
         }
+    }
+
+    /// Counts tasks doomed before they started (`doomed` holds just those).
+    fn count_doomed(&mut self, doomed: &[(Notified, Option<TaskId>)]) {
+        self.stats.add_doomed(doomed);
     }
 
     /// Applies what a graph operation released or doomed: ready tasks go into the

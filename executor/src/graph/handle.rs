@@ -105,11 +105,10 @@ impl<T> TaskHandle<T> {
                 // comes first, the runner's report is refused and it yields Cancelled.
                 self.join.abort();
                 self.handle
-                    .complete_executable(self.id, Err(FailureReason::Cancelled));
+                    .complete_executable(self.id, Err(FailureReason::Cancelled), false);
             }
             Err(_) => {} // finished already, or forgotten
         }
-        self.handle.shared.graph_stats.add_doomed(&doomed);
         crate::graph::cancel_doomed(doomed);
     }
 

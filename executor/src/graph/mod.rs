@@ -66,25 +66,25 @@ impl crate::runtime::Handle {
         &self,
         id: TaskId,
         outcome: Result<(), FailureReason>,
+        from_runner: bool,
     ) -> bool {
         let shared = &self.shared;
         let mut doomed = Vec::new();
         let on_worker = crate::runtime::on_worker_of(shared);
         let mut next = None;
-        let released =
-            shared
-                .dispatch
-                .complete(id, outcome, &mut doomed, on_worker.then_some(&mut next));
+        let released = shared.dispatch.complete(
+            id,
+            outcome,
+            from_runner,
+            &mut doomed,
+            on_worker.then_some(&mut next),
+        );
         if let Some(task) = next {
             crate::runtime::run_next_on_this_worker(shared, task);
         }
         if released.is_some() && shared.dispatch.has_ready() {
             shared.notify_one();
         }
-        if released.is_some() {
-            shared.graph_stats.add_outcome(outcome);
-        }
-        shared.graph_stats.add_doomed(&doomed);
         cancel_doomed(doomed);
         released.is_some()
     }

@@ -104,8 +104,7 @@ impl<B: TaskBody> Executable<B> {
             ticket.finish();
         }
         crate::runtime::with_runtime_at(self.runtime, |handle| {
-            handle.shared.graph_stats.add_ended();
-            handle.complete_executable(self.id, outcome)
+            handle.complete_executable(self.id, outcome, true)
         })
         .unwrap_or(true)
     }
@@ -156,10 +155,7 @@ impl<B: TaskBody> Future for Executable<B> {
         if let Some(name) = &this.name {
             crate::runtime::trace::note_task_name(|| name.clone().into());
         }
-        if !this.started {
-            this.started = true;
-            crate::runtime::with_runtime_at(this.runtime, |h| h.shared.graph_stats.add_started());
-        }
+        this.started = true;
         // Monitor gate (admit.rs): before the body first runs, take an in-flight permit
         // (and the declared resources); without one, wait to be granted it.
         if let Some(ticket) = &mut this.ticket {

@@ -1,77 +1,75 @@
 //! ExecutableTask counters: how many were submitted, started, and how each ended.
 //!
-//! Where each counter moves (one call at each point, no other bookkeeping):
-//! - `submitted`: `submit.rs`, once a batch is accepted by the graph.
-//! - `started` / `ended`: `run.rs`, at the runner's first poll and when it reports its
-//!   end (from `poll`, or from `Drop` when it is aborted while started). Their
-//!   difference is the *running* gauge.
-//! - outcomes: `graph/mod.rs` — a completion the graph accepted (succeeded, failed,
-//!   panicked, timed out, cancelled while started), and each task doomed before it
-//!   started (cancelled, or a dependency failed).
+//! The counters live in the dispatch state (`dispatch.rs`) and move under its lock,
+//! which every point that changes them holds anyway — so counting costs no atomic
+//! operation of its own (per-task shared atomics, bumped by both workers, cost more
+//! than the rest of a trivial task's bookkeeping). Where each moves:
+//! - `submitted`: a batch accepted by the graph;
+//! - `started`: a task's first run taken from the ready heap (the graph marks it
+//!   running there);
+//! - `ended` and the outcome: the runner's report of its end (from `poll`, or from
+//!   `Drop` when it is aborted while started); the outcome only if the graph accepted
+//!   it. `started - ended` is the *running* gauge;
+//! - `cancelled` / `dependency_failed` also count tasks doomed before they started,
+//!   and a running task cancelled through its `TaskHandle`.
 //!
-//! Counters are statistics, part of no protocol: std atomics (even under loom),
-//! relaxed, each bumped once per task. A runner dropped by runtime shutdown off the
-//! runtime's threads cannot report, so after shutdown the running gauge reads 0
-//! instead of `started - ended`.
-
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+//! A runner dropped by runtime shutdown off the runtime's threads cannot report, so
+//! after shutdown the running gauge reads 0 instead of `started - ended`.
 
 use taskweave_scheduler::FailureReason;
 
 use crate::runtime::Handle;
 use crate::sync::Arc;
 
-/// The counters; one per runtime, in its shared state.
-#[derive(Default)]
+/// The counters of one runtime (kept in its dispatch state, see the module docs).
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct GraphStats {
-    submitted: AtomicU64,
-    started: AtomicU64,
-    ended: AtomicU64,
-    succeeded: AtomicU64,
-    failed: AtomicU64,
-    panicked: AtomicU64,
-    timed_out: AtomicU64,
-    cancelled: AtomicU64,
-    dependency_failed: AtomicU64,
+    submitted: u64,
+    started: u64,
+    ended: u64,
+    succeeded: u64,
+    failed: u64,
+    panicked: u64,
+    timed_out: u64,
+    cancelled: u64,
+    dependency_failed: u64,
 }
 
 impl GraphStats {
-    pub(crate) fn add_submitted(&self, tasks: usize) {
-        self.submitted.fetch_add(tasks as u64, Relaxed);
+    pub(crate) fn add_submitted(&mut self, tasks: usize) {
+        self.submitted += tasks as u64;
     }
 
-    pub(crate) fn add_started(&self) {
-        self.started.fetch_add(1, Relaxed);
+    pub(crate) fn add_started(&mut self) {
+        self.started += 1;
     }
 
-    pub(crate) fn add_ended(&self) {
-        self.ended.fetch_add(1, Relaxed);
+    pub(crate) fn add_ended(&mut self) {
+        self.ended += 1;
     }
 
     /// A completion the graph accepted.
-    pub(crate) fn add_outcome(&self, outcome: Result<(), FailureReason>) {
+    pub(crate) fn add_outcome(&mut self, outcome: Result<(), FailureReason>) {
         let counter = match outcome {
-            Ok(()) => &self.succeeded,
-            Err(FailureReason::Failed) => &self.failed,
-            Err(FailureReason::Panicked) => &self.panicked,
-            Err(FailureReason::TimedOut) => &self.timed_out,
-            Err(FailureReason::Cancelled) => &self.cancelled,
-            Err(FailureReason::DependencyFailed(_)) => &self.dependency_failed,
+            Ok(()) => &mut self.succeeded,
+            Err(FailureReason::Failed) => &mut self.failed,
+            Err(FailureReason::Panicked) => &mut self.panicked,
+            Err(FailureReason::TimedOut) => &mut self.timed_out,
+            Err(FailureReason::Cancelled) => &mut self.cancelled,
+            Err(FailureReason::DependencyFailed(_)) => &mut self.dependency_failed,
         };
-        counter.fetch_add(1, Relaxed);
+        *counter += 1;
     }
 
     /// Tasks doomed before they started, each with its root cause if a dependency
     /// failed (see `dispatch::Doomed`).
-    pub(crate) fn add_doomed(&self, doomed: &super::dispatch::Doomed) {
+    pub(crate) fn add_doomed(
+        &mut self,
+        doomed: &[(crate::task::Notified, Option<taskweave_scheduler::TaskId>)],
+    ) {
         let by_dependency = doomed.iter().filter(|(_, root)| root.is_some()).count() as u64;
-        let cancelled = doomed.len() as u64 - by_dependency;
-        if by_dependency > 0 {
-            self.dependency_failed.fetch_add(by_dependency, Relaxed);
-        }
-        if cancelled > 0 {
-            self.cancelled.fetch_add(cancelled, Relaxed);
-        }
+        self.dependency_failed += by_dependency;
+        self.cancelled += doomed.len() as u64 - by_dependency;
     }
 }
 
@@ -102,48 +100,48 @@ pub struct GraphMetrics {
 }
 
 impl GraphMetrics {
-    fn stats(&self) -> &GraphStats {
-        &self.shared.graph_stats
+    fn stats(&self) -> GraphStats {
+        self.shared.dispatch.stats()
     }
 
     /// Tasks accepted by `submit` or `TaskGraph::submit`.
     pub fn submitted_count(&self) -> u64 {
-        self.stats().submitted.load(Relaxed)
+        self.stats().submitted
     }
 
     /// Tasks whose first poll happened.
     pub fn started_count(&self) -> u64 {
-        self.stats().started.load(Relaxed)
+        self.stats().started
     }
 
     /// Tasks that produced a value.
     pub fn succeeded_count(&self) -> u64 {
-        self.stats().succeeded.load(Relaxed)
+        self.stats().succeeded
     }
 
     /// Tasks that returned an error (after their retries).
     pub fn failed_count(&self) -> u64 {
-        self.stats().failed.load(Relaxed)
+        self.stats().failed
     }
 
     /// Tasks that panicked (after their retries).
     pub fn panicked_count(&self) -> u64 {
-        self.stats().panicked.load(Relaxed)
+        self.stats().panicked
     }
 
     /// Tasks that ran past their timeout (after their retries).
     pub fn timed_out_count(&self) -> u64 {
-        self.stats().timed_out.load(Relaxed)
+        self.stats().timed_out
     }
 
     /// Tasks cancelled, before or after they started.
     pub fn cancelled_count(&self) -> u64 {
-        self.stats().cancelled.load(Relaxed)
+        self.stats().cancelled
     }
 
     /// Tasks that never ran because a dependency did not succeed.
     pub fn dependency_failed_count(&self) -> u64 {
-        self.stats().dependency_failed.load(Relaxed)
+        self.stats().dependency_failed
     }
 
     /// Items waiting in the ready heap: tasks ready to start, and started tasks that
@@ -159,9 +157,7 @@ impl GraphMetrics {
             return 0;
         }
         let stats = self.stats();
-        // Read `ended` first: a task counted there was counted in `started` before.
-        let ended = stats.ended.load(Relaxed);
-        stats.started.load(Relaxed).saturating_sub(ended)
+        stats.started.saturating_sub(stats.ended)
     }
 }
 

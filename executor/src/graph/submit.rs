@@ -287,8 +287,6 @@ fn commit(handle: &Handle, specs: &[TaskSpec], prepared: Vec<Prepared>) -> Resul
     let mut doomed: Doomed = Vec::new();
     match shared.dispatch.submit(specs, notifieds, &mut doomed) {
         Ok(released) => {
-            shared.graph_stats.add_submitted(specs.len());
-            shared.graph_stats.add_doomed(&doomed);
             shared.notify_ready_heap(released);
             super::cancel_doomed(doomed);
             Ok(())

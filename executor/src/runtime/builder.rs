@@ -216,7 +216,6 @@ impl Builder {
             monitor,
             shutdown: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),
-            graph_stats: Default::default(),
             trace: super::trace::Recorder::new(workers),
             config: Config {
                 global_queue_interval: self.global_queue_interval,

@@ -46,8 +46,6 @@ pub(crate) struct Shared {
     pub(crate) monitor: super::monitoring::Monitoring,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stats: Box<[WorkerStats]>,
-    /// ExecutableTask counters (`graph/stats.rs`).
-    pub(crate) graph_stats: crate::graph::stats::GraphStats,
     /// The opt-in recorder of task polls (`trace.rs`).
     pub(crate) trace: super::trace::Recorder,
     pub(crate) config: Config,
