@@ -299,6 +299,42 @@ fn prometheus_without_a_tracker_and_after_shutdown() {
     });
 }
 
+#[test]
+fn prometheus_carries_the_monitor_gate_only_when_the_monitor_is_on() {
+    watchdog("prometheus monitor families", || {
+        use taskweave::monitor::MonitorConfig;
+        let rt = taskweave::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .monitor(MonitorConfig::new().fixed_limit(3).pending_capacity(7))
+            .build()
+            .unwrap();
+        let samples = parse_exposition(&prometheus::render(rt.handle(), None)).unwrap();
+        assert_eq!(value(&samples, "taskweave_monitor_limit", &[]), 3.0);
+        assert_eq!(value(&samples, "taskweave_monitor_in_flight", &[]), 0.0);
+        assert_eq!(value(&samples, "taskweave_monitor_pending", &[]), 0.0);
+        // One task holding its permit shows as in flight.
+        let (release, hold) = futures::channel::oneshot::channel::<()>();
+        let running = rt
+            .submit(ExecutableTask::new(async move {
+                hold.await.ok();
+            }))
+            .unwrap();
+        wait_until("the task holds its permit", || {
+            rt.monitor_status().unwrap().in_flight == 1
+        });
+        let samples = parse_exposition(&prometheus::render(rt.handle(), None)).unwrap();
+        assert_eq!(value(&samples, "taskweave_monitor_in_flight", &[]), 1.0);
+        release.send(()).unwrap();
+        rt.block_on(running).unwrap();
+
+        let mut off = taskweave::runtime::Builder::new_multi_thread();
+        let off = off.worker_threads(1).disable_monitor().build().unwrap();
+        let text = prometheus::render(off.handle(), None);
+        parse_exposition(&text).unwrap();
+        assert!(!text.contains("taskweave_monitor_"));
+    });
+}
+
 // ---------------------------------------------------------------------------------
 // Chrome trace
 

@@ -16,6 +16,8 @@
 //! | `taskweave_graph_tasks_submitted_total`, `taskweave_graph_tasks_started_total` | counter | |
 //! | `taskweave_graph_tasks_finished_total` | counter | `outcome` = succeeded, failed, panicked, timed_out, cancelled, dependency_failed |
 //! | `taskweave_graph_ready_queue_depth`, `taskweave_graph_tasks_running` | gauge | |
+//! | `taskweave_monitor_limit`, `…_in_flight`, `…_waiting`, `…_pending`, `…_memory_budget_bytes`, `…_memory_in_use_bytes`, `…_cores_in_use` (with the resource monitor on) | gauge | |
+//! | `taskweave_monitor_limit_changes_total` (with the resource monitor on) | counter | |
 //! | `taskweave_tracker_tasks_spawned_total` | counter | `kind` |
 //! | `taskweave_tracker_tasks_finished_total` | counter | `kind`, `outcome` = completed, failed, panicked, cancelled |
 //! | `taskweave_tracker_tasks_running` | gauge | `kind` |
@@ -23,6 +25,7 @@
 use std::fmt::Write as _;
 
 use crate::graph::GraphMetrics;
+use crate::monitor::MonitorStatus;
 use crate::runtime::{Handle, RuntimeMetrics};
 use crate::tracker::TaskTracker;
 
@@ -51,6 +54,9 @@ pub fn render(handle: &Handle, tracker: Option<&TaskTracker>) -> String {
     let mut out = Exposition::default();
     runtime_families(&mut out, &handle.metrics());
     graph_families(&mut out, &handle.graph_metrics());
+    if let Some(status) = handle.monitor_status() {
+        monitor_families(&mut out, &status);
+    }
     if let Some(tracker) = tracker {
         tracker_families(&mut out, tracker);
     }
@@ -137,6 +143,28 @@ fn graph_families(out: &mut Exposition, m: &GraphMetrics) {
         Type::Gauge,
         "ExecutableTasks started and not yet ended.",
         m.running_count(),
+    );
+}
+
+fn monitor_families(out: &mut Exposition, s: &MonitorStatus) {
+    #[rustfmt::skip]
+    let gauges: [(&str, &str, Value); 7] = [
+        ("taskweave_monitor_limit", "ExecutableTasks allowed to run at once (the concurrency controller's limit).", s.limit.into()),
+        ("taskweave_monitor_in_flight", "ExecutableTasks holding a permit.", s.in_flight.into()),
+        ("taskweave_monitor_waiting", "Started ExecutableTasks waiting for a permit.", s.waiting.into()),
+        ("taskweave_monitor_pending", "Submitted ExecutableTasks not yet started.", s.pending.into()),
+        ("taskweave_monitor_memory_budget_bytes", "Memory that declared ExecutableTasks may hold now.", s.memory_budget.into()),
+        ("taskweave_monitor_memory_in_use_bytes", "Memory declared by running ExecutableTasks.", s.memory_in_use.into()),
+        ("taskweave_monitor_cores_in_use", "Cores declared by running ExecutableTasks.", Value::Float(s.cores_in_use)),
+    ];
+    for (name, help, value) in gauges {
+        out.single(name, Type::Gauge, help, value);
+    }
+    out.single(
+        "taskweave_monitor_limit_changes_total",
+        Type::Counter,
+        "Times the concurrency controller changed the limit.",
+        s.limit_changes,
     );
 }
 
