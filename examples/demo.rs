@@ -12,15 +12,21 @@
 //! 6. Runs a task graph: a word count over 64 generated documents (map tasks, then a
 //!    reduce that depends on all of them), one failing branch whose dependents are
 //!    skipped, and a retried flaky task.
-//! 7. Prints the per-worker metrics.
+//! 7. Keeps a crashing service alive with `spawn_critical` (restarted with backoff until
+//!    it succeeds), tracks tasks by kind with a `TaskTracker` (one kind cancelled
+//!    wholesale), and shows the resource monitor's view of the ExecutableTasks.
+//! 8. Prints the per-worker metrics and the size of the Prometheus export.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use taskweave::export::prometheus;
 use taskweave::graph::{Backoff, ExecutableTask, Priority, RetryPolicy, TaskError, TaskGraph};
 use taskweave::runtime::Builder;
+use taskweave::supervise::{RestartConfig, RestartPolicy};
 use taskweave::time::{sleep, timeout};
+use taskweave::tracker::TaskTracker;
 
 fn is_prime(n: u64) -> bool {
     if n < 2 {
@@ -59,9 +65,17 @@ fn main() -> std::io::Result<()> {
         failures().await;
     });
     task_graph(&rt);
+    let tracker = TaskTracker::with_handle(rt.handle());
+    rt.block_on(supervision_and_tracking(&tracker));
+    if let Some(s) = rt.monitor_status() {
+        println!(
+            "   monitor: ExecutableTask limit {}, peak in flight {}, {} started; sampler {:?}",
+            s.limit, s.peak_in_flight, s.started, s.sampler
+        );
+    }
 
     let m = rt.metrics();
-    println!("\n7. runtime metrics");
+    println!("\n8. runtime metrics");
     println!(
         "   tasks spawned: {}, still alive: {}",
         m.spawned_tasks_count(),
@@ -77,7 +91,72 @@ fn main() -> std::io::Result<()> {
         );
     }
     println!("   blocking threads: {}", m.num_blocking_threads());
+    let text = prometheus::render(rt.handle(), Some(&tracker));
+    println!(
+        "   Prometheus export: {} samples in {} families",
+        text.lines().filter(|l| !l.starts_with('#')).count(),
+        text.lines().filter(|l| l.starts_with("# TYPE")).count()
+    );
     Ok(())
+}
+
+async fn supervision_and_tracking(tracker: &TaskTracker) {
+    // A service that crashes on its first two runs; restarted with a short backoff.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    let config = RestartConfig::builder(RestartPolicy::Always)
+        .backoff(Backoff::exponential(
+            Duration::from_millis(1),
+            Duration::from_millis(10),
+            0.5,
+        ))
+        .max_restarts(5)
+        .build()
+        .expect("a valid restart configuration");
+    let mut service = taskweave::spawn_critical("flaky-service", config, move || {
+        let run = r.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            match run {
+                1 => panic!("service crashed on run {run}"),
+                2 => Err(format!("run {run}: upstream refused")),
+                _ => Ok(run),
+            }
+        }
+    });
+    let served_on = (&mut service).await.expect("the third run succeeds");
+    println!(
+        "\n7. supervision: the service succeeded on run {served_on} after {} restarts ({:?})",
+        service.restarts(),
+        service.status()
+    );
+
+    // Tracked tasks: two kinds finish, one kind is still waiting and gets cancelled.
+    let mut handles = Vec::new();
+    for i in 0..20u64 {
+        handles.push(tracker.spawn(format!("fetch-{i}"), "fetch", async move {
+            sleep(Duration::from_millis(i % 5)).await;
+        }));
+    }
+    let failing = tracker.spawn_fallible("parse", "parse", async { Err::<(), _>("bad input") });
+    for i in 0..5 {
+        // Idle watchers, cancelled below by kind.
+        drop(tracker.spawn(format!("watch-{i}"), "watch", std::future::pending::<()>()));
+    }
+    for h in handles {
+        h.await.expect("fetch ran");
+    }
+    let _ = failing.await;
+    let live = tracker.running().len();
+    let cancelled = tracker.cancel_kind("watch");
+    // Aborted tasks are dropped at their next turn on a worker.
+    while tracker.stats().cancelled < cancelled as u64 {
+        taskweave::task::yield_now().await;
+    }
+    let s = tracker.stats();
+    println!(
+        "   tracker: {} spawned, {} completed, {} failed, {} cancelled ({live} live before cancelling {cancelled} watchers)",
+        s.spawned, s.completed, s.failed, s.cancelled
+    );
 }
 
 async fn primes() {
