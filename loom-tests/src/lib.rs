@@ -8,9 +8,9 @@
 //!   of `Idle` (no lost wake-up, one sleeper woken per notification).
 //! - `tests/shutdown.rs`: `OwnedTasks::close_and_shutdown` racing polls, wakes, aborts
 //!   and spawns.
-//! - `tests/gate.rs`: permit hand-offs: the monitor's gate for ExecutableTasks (release
-//!   vs. enqueue, grant vs. abandoned waiter, close vs. waiter) and a supervised task's
-//!   run slot.
+//! - `tests/gate.rs`: hand-offs of the monitor's gate for ExecutableTasks (permits:
+//!   release vs. enqueue, grant vs. abandoned waiter, close vs. waiter; backlog room vs.
+//!   a waiting `submit_wait`, and close) and of a supervised task's run slot.
 //!
 //! This library holds what the models share: `model`, drop counters, a scripted
 //! probe future and a counting waker. Without `--cfg taskweave_loom` it is empty.

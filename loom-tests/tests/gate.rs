@@ -18,6 +18,9 @@
 //!   the gate while a task asks for a permit.
 //! - `run_slot_is_handed_over_without_lost_wake_up`: a run ends (drops its permit)
 //!   while the next run waits for the slot.
+//! - `backlog_room_wakes_a_waiting_submitter`: a task starts (leaves the full backlog)
+//!   while `submit_wait` waits for room (the backlog's `pending` / waiter-count pair).
+//! - `backlog_close_wakes_a_waiting_submitter`: shutdown while `submit_wait` waits.
 #![cfg(taskweave_loom)]
 
 use std::future::poll_fn;
@@ -27,7 +30,7 @@ use loom::future::block_on;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
-use taskweave_executor::loom_support::{GateModel, RunSlotModel};
+use taskweave_executor::loom_support::{BacklogModel, GateModel, RunSlotModel};
 use taskweave_loom_tests::{model, poll_once, CountingWaker};
 
 #[test]
@@ -126,5 +129,36 @@ fn run_slot_is_handed_over_without_lost_wake_up() {
         drop(next);
         let (waker, _) = CountingWaker::new();
         assert!(poll_once(&mut poll_fn(|cx| slot.poll_acquire(cx)), &waker).is_ready());
+    });
+}
+
+#[test]
+fn backlog_room_wakes_a_waiting_submitter() {
+    model(|| {
+        let backlog = BacklogModel::new(1);
+        backlog.reserve(1); // full: one task pending
+        let b = backlog.clone();
+        let starter = thread::spawn(move || b.unreserve(1));
+        let mut registration = None;
+        let reserved = block_on(poll_fn(|cx| backlog.poll_reserve(1, cx, &mut registration)));
+        assert!(reserved, "room appeared, the submitter got it");
+        starter.join().unwrap();
+        assert_eq!(backlog.len(), 1, "the submitter's task is the one pending");
+        assert_eq!(registration, None, "no registration left behind");
+    });
+}
+
+#[test]
+fn backlog_close_wakes_a_waiting_submitter() {
+    model(|| {
+        let backlog = BacklogModel::new(1);
+        backlog.reserve(1);
+        let b = backlog.clone();
+        let closer = thread::spawn(move || b.close());
+        let mut registration = None;
+        let reserved = block_on(poll_fn(|cx| backlog.poll_reserve(1, cx, &mut registration)));
+        assert!(!reserved, "after shutdown there is no room");
+        closer.join().unwrap();
+        assert_eq!(backlog.len(), 1);
     });
 }

@@ -10,7 +10,9 @@
 //!   wait forever.
 //! - No lost wake-up: a waiting submitter registers its waker (under the lock,
 //!   publishing the count `SeqCst`) and then checks for room once more; a releaser
-//!   decrements `pending` and then reads the count (`SeqCst`). Every registered
+//!   decrements `pending` and then reads the count (`SeqCst`). A `SeqCst` fence sits
+//!   between each side's write and read (as in `admit.rs`: it is what lets loom check
+//!   the pair; the `backlog_*` models in `loom-tests/tests/gate.rs` do). Every registered
 //!   submitter is woken when room appears (they are few: producers); the ones that
 //!   lose the race register again.
 //! - After `close` (shutdown) waiting submitters are woken and get `Shutdown`.
@@ -20,7 +22,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use super::admit::Gate;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 
 use Ordering::{Acquire, SeqCst};
 
@@ -89,6 +91,8 @@ impl Backlog {
     /// Uncounts `n` pending tasks and wakes submitters waiting for room.
     pub(crate) fn unreserve(&self, n: usize) {
         self.pending.fetch_sub(n, SeqCst);
+        // Pairs with the fence in `poll_reserve` (see the module invariants).
+        fence(SeqCst);
         if self.room_waiters.load(SeqCst) > 0 {
             self.wake_room_waiters();
         }
@@ -146,6 +150,8 @@ impl Backlog {
             if !fresh {
                 return Poll::Pending;
             }
+            // Pairs with the fence in `unreserve`.
+            fence(SeqCst);
             // Newly registered: check once more, since room may have appeared before
             // a releaser could see the registration.
         }

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use taskweave_monitor::{Budget, ControllerConfig, Requirements};
 
 use crate::graph::admit::{Gate, GateConfig, Pending, Ticket};
+use crate::graph::backlog::Backlog;
 use crate::supervise::runner::{Permit, RunSlot};
 use crate::sync::Arc;
 
@@ -75,6 +76,65 @@ impl TicketModel {
     /// The task ended: releases the permit and grants what it freed.
     pub fn finish(&mut self) {
         self.ticket.finish();
+    }
+}
+
+/// The bound on pending ExecutableTasks and the submitters waiting for room
+/// (`graph/backlog.rs`).
+pub struct BacklogModel {
+    backlog: Arc<Backlog>,
+}
+
+impl BacklogModel {
+    /// An empty backlog letting `capacity` tasks wait to start.
+    pub fn new(capacity: usize) -> BacklogModel {
+        BacklogModel {
+            backlog: Arc::new(Backlog::new(capacity)),
+        }
+    }
+
+    /// Counts `n` more pending tasks, whatever the capacity (`submit`).
+    pub fn reserve(&self, n: usize) {
+        self.backlog.reserve(n);
+    }
+
+    /// Uncounts `n` pending tasks (they started) and wakes waiting submitters.
+    pub fn unreserve(&self, n: usize) {
+        self.backlog.unreserve(n);
+    }
+
+    /// `submit_wait`'s step: reserves room for `n`, or registers `cx`'s waker.
+    /// `Ready(false)` after `close`.
+    pub fn poll_reserve(
+        &self,
+        n: usize,
+        cx: &mut Context<'_>,
+        registration: &mut Option<u64>,
+    ) -> Poll<bool> {
+        self.backlog.poll_reserve(n, cx, registration)
+    }
+
+    /// Shutdown: no more room; wakes every waiting submitter.
+    pub fn close(&self) {
+        self.backlog.close();
+    }
+
+    /// Pending tasks now.
+    pub fn len(&self) -> usize {
+        self.backlog.len()
+    }
+
+    /// True if nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.backlog.len() == 0
+    }
+}
+
+impl Clone for BacklogModel {
+    fn clone(&self) -> Self {
+        BacklogModel {
+            backlog: self.backlog.clone(),
+        }
     }
 }
 

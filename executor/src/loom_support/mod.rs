@@ -37,7 +37,7 @@ use crate::sync::{
 };
 use crate::task::{self, JoinHandle, Notified, OwnedTask, OwnedTasks, RawTask, Schedule};
 
-pub use gate::{GateModel, RunPermit, RunSlotModel, TicketModel};
+pub use gate::{BacklogModel, GateModel, RunPermit, RunSlotModel, TicketModel};
 
 /// A single-queue scheduler for task-protocol models. Clones share one scheduler.
 #[derive(Clone)]
