@@ -61,4 +61,4 @@ pub use graph::{BatchOutcome, Completion, DependencyGraph, Released, SlotRef, Ta
 pub use id::{IdHasher, IdMap, TaskId};
 pub use ready::{EntryId, ReadyKey, ReadyQueue, ReadyQueueConfig};
 pub use sim::{sim_epoch, simulate, simulate_with_trace, Policy, ScheduledTask, SimReport};
-pub use spec::{Priority, ResourceRequirements, TaskSpec};
+pub use spec::{Dependencies, Priority, ResourceRequirements, TaskSpec};

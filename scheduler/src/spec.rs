@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 use crate::{SpecError, TaskId};
 
+/// A task's dependency list: up to four ids are stored inline, so the common task
+/// (a few dependencies) costs no allocation of its own — building a large graph is
+/// then not dominated by one small allocation and free per task.
+pub type Dependencies = smallvec::SmallVec<[TaskId; 4]>;
+
 /// How urgent a task is: higher runs first. 256 levels; [`Default`] is
 /// [`Priority::NORMAL`].
 ///
@@ -179,7 +184,7 @@ pub struct TaskSpec {
     /// task first once it is overdue. Not a timeout.
     pub deadline: Option<Instant>,
     /// Tasks that must succeed before this one may run.
-    pub dependencies: Vec<TaskId>,
+    pub dependencies: Dependencies,
     /// Expected run time; only used for critical-path ranks (zero if unknown).
     pub estimated_duration: Duration,
     /// Declared resources.
@@ -196,7 +201,7 @@ impl TaskSpec {
             id,
             priority: Priority::NORMAL,
             deadline: None,
-            dependencies: Vec::new(),
+            dependencies: Dependencies::new(),
             estimated_duration: Duration::ZERO,
             resources: ResourceRequirements::new(),
             name: None,
@@ -297,7 +302,7 @@ mod tests {
             .name("x");
         assert_eq!(s.priority, Priority::LOW);
         assert_eq!(s.deadline, Some(now));
-        assert_eq!(s.dependencies, vec![TaskId::new(0)]);
+        assert_eq!(s.dependencies.as_slice(), [TaskId::new(0)]);
         assert_eq!(s.resources.memory_bytes, 10);
         let bad = s.resources(ResourceRequirements::new().io_intensity(3.0));
         assert!(bad.validate().is_err());
