@@ -19,6 +19,9 @@
 //!
 //! Cost: O(tasks + dependency edges) time, with one hash lookup per task and per
 //! dependency; the scratch vectors live in the graph and are reused between batches.
+//! Fast path: when the batch's ids form one contiguous range (ids numbered by the
+//! caller, or fresh ids taken by one thread), a dependency inside that range is found
+//! by subtraction instead of a hash lookup.
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::time::{Duration, Instant};
@@ -49,6 +52,8 @@ pub(super) struct Scratch {
     pending: Vec<u32>,
     order: Vec<u32>,
     rank: Vec<Duration>,
+    /// With contiguous batch ids: batch index of the task with id `lo + k`.
+    index_of: Vec<u32>,
 }
 
 impl<P> DependencyGraph<P> {
@@ -141,6 +146,15 @@ impl<P> DependencyGraph<P> {
         let n = specs.len();
         assert!(u32::try_from(n).is_ok(), "batch of more than 2^32 tasks");
         sc.slots.clear();
+        // The batch's id range: if it has exactly `n` ids (they are distinct, or step 1
+        // refuses a duplicate), in-batch dependencies are found by subtraction.
+        let (lo, hi) = specs.iter().fold((u64::MAX, 0), |(lo, hi), s| {
+            (lo.min(s.id.as_u64()), hi.max(s.id.as_u64()))
+        });
+        let contiguous = n > 0 && hi - lo == n as u64 - 1;
+        if contiguous {
+            reset(&mut sc.index_of, n, 0);
+        }
 
         // 1. Reserve ids and slots.
         self.entries.reserve(n);
@@ -168,6 +182,9 @@ impl<P> DependencyGraph<P> {
             s.state = SlotState::Pending(i as u32);
             s.id = spec.id;
             sc.slots.push(slot);
+            if contiguous {
+                sc.index_of[(spec.id.as_u64() - lo) as usize] = i as u32;
+            }
         }
 
         // 2. Resolve dependencies.
@@ -184,6 +201,13 @@ impl<P> DependencyGraph<P> {
                 if dep == spec.id {
                     self.unreserve(specs, sc);
                     return Err(GraphError::SelfDependency(spec.id));
+                }
+                if contiguous && (lo..=hi).contains(&dep.as_u64()) {
+                    let j = sc.index_of[(dep.as_u64() - lo) as usize];
+                    forward &= (j as usize) < i;
+                    sc.edges.push((j, i as u32));
+                    sc.in_degree[i] += 1;
+                    continue;
                 }
                 match self.entries.get(&dep) {
                     Some(Entry::Live(slot)) => match self.slots[*slot as usize].state {

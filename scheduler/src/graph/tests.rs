@@ -587,3 +587,42 @@ fn payloads_travel_with_their_tasks() {
         .unwrap();
     assert_eq!(g.take_all_payloads(), vec!["eight"]);
 }
+
+#[test]
+fn contiguous_and_scattered_ids_resolve_dependencies_alike() {
+    // The same graphs with ids 100, 101, ... (a contiguous batch: in-batch dependencies
+    // found by subtraction) and 100, 110, ... (hash lookups) must behave the same.
+    for spacing in [1u64, 10] {
+        let k = |i: u64| 100 + i * spacing;
+        let mut g = DependencyGraph::new();
+        // A live task outside the next batch, and an unordered batch (Kahn's path).
+        g.add_batch(&[spec(k(0), &[])]).unwrap();
+        let out = g
+            .add_batch(&[
+                spec(k(3), &[k(1), k(2)]),
+                spec(k(1), &[]),
+                spec(k(2), &[k(1), k(0)]),
+            ])
+            .unwrap();
+        assert_eq!(out.ready, vec![id(k(1))], "spacing {spacing}");
+        assert_eq!(g.state(id(k(2))), Some(TaskState::Waiting { remaining: 2 }));
+        assert_eq!(g.state(id(k(3))), Some(TaskState::Waiting { remaining: 2 }));
+        assert_eq!(run_ok(&mut g, k(1)).ready, Vec::<TaskId>::new());
+        assert_eq!(run_ok(&mut g, k(0)).ready, vec![id(k(2))]);
+        assert_eq!(run_ok(&mut g, k(2)).ready, vec![id(k(3))]);
+
+        // A cycle inside a contiguous batch is still found and named alike.
+        let before = g.len();
+        let err = g
+            .add_batch(&[spec(k(10), &[k(11)]), spec(k(11), &[k(10)])])
+            .unwrap_err();
+        assert!(
+            matches!(err, GraphError::Cycle(ref c) if c.len() == 2),
+            "{err}"
+        );
+        assert_rejected_cleanly(&mut g, &[k(10), k(11)], before);
+        // A self-dependency inside the range too.
+        let err = g.add_batch(&[spec(k(20), &[k(20)])]).unwrap_err();
+        assert_eq!(err, GraphError::SelfDependency(id(k(20))));
+    }
+}
