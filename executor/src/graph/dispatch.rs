@@ -161,7 +161,7 @@ impl Dispatch {
         outcome: Result<(), FailureReason>,
         from_runner: bool,
         doomed: &mut Doomed,
-        next: Option<&mut Option<Notified>>,
+        mut next: Option<&mut Option<Notified>>,
     ) -> Option<usize> {
         let now = Instant::now();
         let mut inner = self.inner.lock();
@@ -182,11 +182,25 @@ impl Dispatch {
         }
         inner.stats.add_outcome(outcome);
         let before = doomed.len();
-        let released = inner.apply(&mut done, doomed);
+        let mut handed_over = 0;
+        if let Some(next) = next.as_deref_mut() {
+            if inner.hands_over(&done) {
+                // The one task released is the best ready one (the heap is empty): the
+                // completing worker runs it next without a trip through the heap.
+                let (at, _) = done.ready.pop().expect("one released task");
+                *next = inner.graph.start(at);
+                debug_assert!(next.is_some(), "a released task is ready");
+                inner.stats.add_started();
+                handed_over = 1;
+            }
+        }
+        let released = handed_over + inner.apply(&mut done, doomed);
         inner.count_doomed(&doomed[before..]);
         inner.scratch = done;
         if let Some(next) = next {
-            *next = inner.pop_best(now);
+            if next.is_none() {
+                *next = inner.pop_best(now);
+            }
         }
         self.ready_len.store(inner.ready.len(), Relaxed);
         Some(released)
@@ -276,6 +290,13 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// True if a completion that released `done` can hand its one released task
+    /// straight to the completing worker: exactly one became ready, nothing else is
+    /// queued (so it is the best), and the runtime is not closing.
+    fn hands_over(&self, done: &Released<Notified>) -> bool {
+        done.ready.len() == 1 && self.ready.is_empty() && !self.closed
     }
 
     /// Counts tasks doomed before they started (`doomed` holds just those).
