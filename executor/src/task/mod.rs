@@ -7,9 +7,9 @@
 //! `harness.rs`.
 //!
 //! Handles to a task:
-//! - [`Notified`]: "this task must be polled"; owned by a run queue. Running it
+//! - `Notified`: "this task must be polled"; owned by a run queue. Running it
 //!   consumes it.
-//! - [`OwnedTask`]: the owned list's reference, used only to cancel at shutdown.
+//! - `OwnedTask`: the owned list's reference, used only to cancel at shutdown.
 //! - [`JoinHandle`] / [`AbortHandle`]: the user's.
 
 mod core;
