@@ -108,7 +108,6 @@ impl Dispatch {
         }
         let mut out = std::mem::take(&mut inner.scratch);
         out.clear();
-        let before = doomed.len();
         let result = match inner.graph.add_batch_payloads(specs, tasks, now, &mut out) {
             Ok(()) => {
                 inner.stats.add_submitted(specs.len());
@@ -116,7 +115,6 @@ impl Dispatch {
             }
             Err(e) => Err(e),
         };
-        inner.count_doomed(&doomed[before..]);
         inner.scratch = out;
         self.ready_len.store(inner.ready.len(), Relaxed);
         result
@@ -153,6 +151,7 @@ impl Dispatch {
     /// (the task was already finished: a cancel won the race). With `next`, also
     /// takes the best ready item under the same lock (for the completing worker to run
     /// next, saving it a second trip through the lock).
+    ///
     /// `from_runner`: the runner reports its own end (counted as the end of a running
     /// task), rather than a `TaskHandle::cancel` of a running task.
     pub(crate) fn complete(
@@ -181,7 +180,6 @@ impl Dispatch {
             return None;
         }
         inner.stats.add_outcome(outcome);
-        let before = doomed.len();
         let mut handed_over = 0;
         if let Some(next) = next.as_deref_mut() {
             if inner.hands_over(&done) {
@@ -195,7 +193,6 @@ impl Dispatch {
             }
         }
         let released = handed_over + inner.apply(&mut done, doomed);
-        inner.count_doomed(&doomed[before..]);
         inner.scratch = done;
         if let Some(next) = next {
             if next.is_none() {
@@ -231,12 +228,10 @@ impl Dispatch {
             }
         };
         // A queued task's heap item is now stale; the pop that meets it skips it.
-        let before = doomed.len();
         if let Some(task) = cancelled {
-            doomed.push((task, None));
+            inner.doom(doomed, task, None);
         }
         inner.apply(&mut done, doomed);
-        inner.count_doomed(&doomed[before..]);
         inner.scratch = done;
         self.ready_len.store(inner.ready.len(), Relaxed);
         Ok(true)
@@ -299,9 +294,12 @@ impl Inner {
         done.ready.len() == 1 && self.ready.is_empty() && !self.closed
     }
 
-    /// Counts tasks doomed before they started (`doomed` holds just those).
-    fn count_doomed(&mut self, doomed: &[(Notified, Option<TaskId>)]) {
-        self.stats.add_doomed(doomed);
+    /// Hands a task that will never start to the caller (to cancel outside the lock)
+    /// and counts it: `root` is the failed dependency that dooms it, `None` for a
+    /// cancellation or shutdown.
+    fn doom(&mut self, doomed: &mut Doomed, task: Notified, root: Option<TaskId>) {
+        self.stats.add_doomed(root.is_some());
+        doomed.push((task, root));
     }
 
     /// Applies what a graph operation released or doomed: ready tasks go into the
@@ -310,14 +308,14 @@ impl Inner {
     fn apply(&mut self, done: &mut Released<Notified>, doomed: &mut Doomed) -> usize {
         for (task, root) in done.failed.drain(..) {
             if let Some(task) = task {
-                doomed.push((task, Some(root)));
+                self.doom(doomed, task, Some(root));
             }
         }
         let released = done.ready.len();
         for (at, key) in done.ready.drain(..) {
             if self.closed {
                 if let Some(task) = self.graph.take_payload(at) {
-                    doomed.push((task, None));
+                    self.doom(doomed, task, None);
                 }
                 continue;
             }

@@ -61,15 +61,14 @@ impl GraphStats {
         *counter += 1;
     }
 
-    /// Tasks doomed before they started, each with its root cause if a dependency
-    /// failed (see `dispatch::Doomed`).
-    pub(crate) fn add_doomed(
-        &mut self,
-        doomed: &[(crate::task::Notified, Option<taskweave_scheduler::TaskId>)],
-    ) {
-        let by_dependency = doomed.iter().filter(|(_, root)| root.is_some()).count() as u64;
-        self.dependency_failed += by_dependency;
-        self.cancelled += doomed.len() as u64 - by_dependency;
+    /// A task doomed before it started: by a failed dependency, or cancelled
+    /// (itself, or by shutdown).
+    pub(crate) fn add_doomed(&mut self, by_dependency: bool) {
+        if by_dependency {
+            self.dependency_failed += 1;
+        } else {
+            self.cancelled += 1;
+        }
     }
 }
 
