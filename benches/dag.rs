@@ -33,27 +33,17 @@
 // `criterion_group!` generates an undocumented `pub fn benches()`.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
+use common::workers;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::future::{FutureExt, Map, Shared};
 use taskweave::graph::{ExecutableTask, TaskGraph, TaskId};
 use taskweave_scheduler::Dag;
-
-/// Worker threads of both runtimes.
-fn workers() -> usize {
-    match std::env::var("TASKWEAVE_BENCH_WORKERS") {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|&n: &usize| n > 0)
-            .unwrap_or_else(|| panic!("TASKWEAVE_BENCH_WORKERS must be a positive integer")),
-        Err(_) => 2,
-    }
-}
 
 /// A graph shape, prepared once (not timed): dependencies by index, a topological
 /// order, the sinks, and the slab the tasks write their values to.

@@ -18,26 +18,19 @@
 // `criterion_group!` generates an undocumented `pub fn benches()`.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::workers;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use taskweave::tracker::TaskTracker;
 use taskweave::{JoinHandle, Runtime};
 
 /// Tasks per iteration.
 const NUM_SPAWN: usize = 10_000;
-
-fn workers() -> usize {
-    match std::env::var("TASKWEAVE_BENCH_WORKERS") {
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => panic!("TASKWEAVE_BENCH_WORKERS must be a positive integer, got {v:?}"),
-        },
-        Err(_) => 2,
-    }
-}
 
 fn runtime() -> Runtime {
     taskweave::runtime::Builder::new_multi_thread()

@@ -1,6 +1,7 @@
 //! Thin adapters that give taskweave, tokio and async-executor one shape, so every
 //! workload in `benches/runtime.rs` (and `examples/task_memory.rs`, which includes this
 //! file with `#[path]`) is written once and runs identically on all three.
+//! `benches/dag.rs` and `benches/tracker.rs` use it only for [`workers`].
 //!
 //! Each runtime is built once with the same number of worker threads. The thread that
 //! calls [`BenchRt::block_on`] is never one of those workers: it only drives the future
