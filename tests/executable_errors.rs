@@ -527,3 +527,44 @@ fn shutdown_resolves_waiting_tasks() {
         );
     });
 }
+
+#[test]
+fn a_batch_built_before_shutdown_and_submitted_after_is_refused() {
+    watchdog("batch across shutdown", || {
+        let rt = runtime(2);
+        let handle = rt.handle().clone();
+        let probes = Probes::new();
+        let mut graph = TaskGraph::new(&handle);
+        let task = graph.add(ExecutableTask::new(probes.future())).unwrap();
+        assert!(rt.shutdown_timeout(SOON));
+        assert_eq!(graph.submit().unwrap_err(), SubmitError::Shutdown);
+        probes.assert_dropped_unpolled("batch submitted after shutdown");
+        let result = futures::executor::block_on(task);
+        assert!(
+            matches!(result, Err(TaskError::Cancelled | TaskError::Shutdown)),
+            "{result:?}"
+        );
+    });
+}
+
+#[test]
+fn alive_task_count_includes_executable_tasks_until_they_end() {
+    watchdog("alive count", || {
+        let rt = runtime(2);
+        let metrics = rt.metrics();
+        let spawned_before = metrics.spawned_tasks_count();
+        let gate = AsyncGate::submit(&rt, "held open");
+        let probes = Probes::new();
+        let waiting = submit(
+            &rt,
+            ExecutableTask::new(probes.future()).depends_on(gate.id),
+        );
+        // The running gate and its waiting dependent.
+        assert_eq!(metrics.num_alive_tasks(), 2);
+        assert_eq!(metrics.spawned_tasks_count() - spawned_before, 2);
+        gate.open(&rt);
+        resolve(&rt, waiting).unwrap();
+        // A task leaves the count before its handle resolves.
+        assert_eq!(metrics.num_alive_tasks(), 0);
+    });
+}

@@ -2,20 +2,23 @@
 //! the tasks not yet started, under one lock.
 //!
 //! Invariants (under `inner`'s lock):
-//! - Every submitted task that has not started is held by the graph, as its slot's
-//!   payload (no map of our own): while it waits for dependencies, and once it is
-//!   ready, when the heap holds a `Start` item naming its slot. A task leaves the
-//!   graph's hands when a worker pops its `Start` item (the graph marks it running and
-//!   hands it out) or when it is doomed (cancelled, or a dependency failed): its
-//!   `Notified` is then cancelled *outside* the lock, which drops the future without
-//!   polling it. A `Start` item of a task cancelled while queued is stale (its slot's
-//!   generation moved on) and is skipped by the pop that meets it.
+//! - The graph owns every submitted task until it ends, as its slot's payload, an
+//!   [`ExecTask`] (no map of our own, and no entry in the runtime's owned-task list:
+//!   shutdown finds ExecutableTasks here). The payload holds the task's first
+//!   `Notified` until the task starts and the runtime's `OwnedTask` reference until it
+//!   ends. A worker popping a `Start` item takes the `Notified` (the graph marks the
+//!   task running); the runner's report of its end takes the `OwnedTask` out with the
+//!   slot. A task doomed before it starts (cancelled, or a dependency failed) leaves
+//!   the graph whole, and its `Notified` is cancelled *outside* the lock, which drops
+//!   the future without polling it. A `Start` item of a task cancelled while queued is
+//!   stale (its slot's generation moved on) and is skipped by the pop that meets it.
 //! - A started task that wakes goes back into the heap as a `Wake` item with its own
 //!   key, so its priority and deadline boost survive wake-ups.
 //! - `ready_len` mirrors the heap's length, stale items included (a hint read without the lock, so plain
 //!   `spawn` work pays one relaxed load per tick for all of this).
-//! - After `close`, nothing enters the heap: what would is dropped, and the runtime's
-//!   owned-task list cancels those tasks.
+//! - After `close`, nothing enters the graph or the heap: a submission is refused,
+//!   what would become ready is doomed, and `close` hands every task still held (not
+//!   started, or running) to the caller to cancel.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
@@ -26,7 +29,49 @@ use taskweave_scheduler::{
 };
 
 use crate::sync::Mutex;
-use crate::task::Notified;
+use crate::task::{Notified, OwnedTask};
+
+/// A submitted ExecutableTask as the graph holds it (see the module invariants).
+pub(crate) struct ExecTask {
+    /// The reference that runs the task the first time; taken when it starts.
+    notified: Option<Notified>,
+    /// The runtime's ownership of the task, so shutdown can cancel it; kept until the
+    /// task ends.
+    owned: OwnedTask,
+}
+
+impl ExecTask {
+    pub(crate) fn new(notified: Notified, owned: OwnedTask) -> ExecTask {
+        ExecTask {
+            notified: Some(notified),
+            owned,
+        }
+    }
+
+    /// Cancels a task that never started: its future is dropped unpolled, and its
+    /// handle resolves with `cause` (see `Notified::cancel`).
+    pub(crate) fn cancel(self, cause: Option<u64>) {
+        if let Some(notified) = self.notified {
+            notified.cancel(cause);
+        }
+        // The task completed above; this only drops the ownership reference.
+        drop(self.owned);
+    }
+
+    /// Cancels the task at runtime shutdown, started or not (a running task's future
+    /// is dropped, or stopped at its next await point if it is being polled).
+    pub(crate) fn shutdown(self) {
+        drop(self.notified);
+        self.owned.shutdown();
+    }
+}
+
+/// Why [`Dispatch::submit`] refused a batch.
+pub(crate) enum Refused {
+    Graph(GraphError),
+    /// The runtime is shutting down (`close` ran).
+    Closed,
+}
 
 /// What the ready heap holds.
 enum Item {
@@ -38,11 +83,11 @@ enum Item {
 }
 
 struct Inner {
-    /// Holds every submitted task not yet started as its slot's payload.
-    graph: DependencyGraph<Notified>,
+    /// Holds every submitted task until it ends, as its slot's payload.
+    graph: DependencyGraph<ExecTask>,
     ready: ReadyQueue<Item>,
     /// Reused for every graph operation (no allocation per completion).
-    scratch: Released<Notified>,
+    scratch: Released<ExecTask>,
     closed: bool,
     /// Finished-task records kept for dependency look-ups before they are forgotten.
     max_finished_records: usize,
@@ -59,7 +104,7 @@ pub(crate) struct Dispatch {
 
 /// Tasks to cancel once the lock is released, each with the root cause when a
 /// dependency's failure dooms it (`None`: cancelled itself, or shutdown).
-pub(crate) type Doomed = Vec<(Notified, Option<TaskId>)>;
+pub(crate) type Doomed = Vec<(ExecTask, Option<TaskId>)>;
 
 impl Dispatch {
     pub(crate) fn new(max_finished_records: usize, limits: super::MachineLimits) -> Dispatch {
@@ -97,12 +142,15 @@ impl Dispatch {
     pub(crate) fn submit(
         &self,
         specs: &[TaskSpec],
-        tasks: Vec<Notified>,
+        tasks: Vec<ExecTask>,
         doomed: &mut Doomed,
-    ) -> Result<usize, (GraphError, Vec<Notified>)> {
+    ) -> Result<usize, (Refused, Vec<ExecTask>)> {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         let inner = &mut *inner;
+        if inner.closed {
+            return Err((Refused::Closed, tasks));
+        }
         if inner.graph.finished_len() > inner.max_finished_records {
             inner.graph.forget_all_finished();
         }
@@ -113,7 +161,7 @@ impl Dispatch {
                 inner.stats.add_submitted(specs.len());
                 Ok(inner.apply(&mut out, doomed))
             }
-            Err(e) => Err(e),
+            Err((e, tasks)) => Err((Refused::Graph(e), tasks)),
         };
         inner.scratch = out;
         self.ready_len.store(inner.ready.len(), Relaxed);
@@ -148,7 +196,8 @@ impl Dispatch {
 
     /// Records the end of a started task and releases or dooms its dependents.
     /// Returns how many became ready, or `None` if the graph refused the completion
-    /// (the task was already finished: a cancel won the race). With `next`, also
+    /// (the task was already finished: a cancel won the race). `ended` receives the
+    /// graph's ownership of the task, for the caller to drop outside the lock. With `next`, also
     /// takes the best ready item under the same lock (for the completing worker to run
     /// next, saving it a second trip through the lock).
     ///
@@ -160,6 +209,7 @@ impl Dispatch {
         outcome: Result<(), FailureReason>,
         from_runner: bool,
         doomed: &mut Doomed,
+        ended: &mut Option<ExecTask>,
         mut next: Option<&mut Option<Notified>>,
     ) -> Option<usize> {
         let now = Instant::now();
@@ -170,14 +220,13 @@ impl Dispatch {
         }
         let mut done = std::mem::take(&mut inner.scratch);
         done.clear();
-        if inner
-            .graph
-            .complete_payload(id, outcome, now, &mut done)
-            .is_err()
-        {
-            // Already finished (a cancel raced the end): nothing to release.
-            inner.scratch = done;
-            return None;
+        match inner.graph.complete_payload(id, outcome, now, &mut done) {
+            Ok(held) => *ended = held,
+            Err(_) => {
+                // Already finished (a cancel raced the end): nothing to release.
+                inner.scratch = done;
+                return None;
+            }
         }
         inner.stats.add_outcome(outcome);
         let mut handed_over = 0;
@@ -186,7 +235,7 @@ impl Dispatch {
                 // The one task released is the best ready one (the heap is empty): the
                 // completing worker runs it next without a trip through the heap.
                 let (at, _) = done.ready.pop().expect("one released task");
-                *next = inner.graph.start(at);
+                *next = inner.graph.start_with(at, take_notified);
                 debug_assert!(next.is_some(), "a released task is ready");
                 inner.stats.add_started();
                 handed_over = 1;
@@ -252,22 +301,51 @@ impl Dispatch {
         self.inner.lock().graph.forget_all_finished()
     }
 
-    /// Shutdown: nothing enters the heap any more; returns every task it held so the
-    /// caller drops them outside the lock.
-    pub(crate) fn close(&self) -> Vec<Notified> {
+    /// Shutdown: nothing enters the graph or the heap any more. Returns every task
+    /// the graph still owns (not started, or running) and the heap's wake-ups, for the
+    /// caller to cancel outside the lock ([`Closed::shutdown`]).
+    pub(crate) fn close(&self) -> Closed {
         let mut inner = self.inner.lock();
         inner.closed = true;
-        // Every task not yet started (waiting or queued) is a payload of the graph.
-        let mut tasks = inner.graph.take_all_payloads();
+        let tasks = inner.graph.take_all_payloads();
+        let mut woken = Vec::new();
         let now = Instant::now();
         while let Some(item) = inner.ready.pop(now) {
             if let Item::Wake(task) = item {
-                tasks.push(task);
+                woken.push(task);
             }
         }
         self.ready_len.store(0, Relaxed);
-        tasks
+        Closed { tasks, woken }
     }
+
+    /// Tasks submitted and not yet ended (waiting, ready or running).
+    pub(crate) fn live(&self) -> usize {
+        self.inner.lock().graph.len()
+    }
+}
+
+/// What [`Dispatch::close`] took from the graph and the heap.
+pub(crate) struct Closed {
+    tasks: Vec<ExecTask>,
+    woken: Vec<Notified>,
+}
+
+impl Closed {
+    /// Cancels every task (outside the dispatch lock: a future's destructor may
+    /// submit, wake or drop other tasks).
+    pub(crate) fn shutdown(self) {
+        // Wake-ups first: each is a reference to a running task cancelled below.
+        drop(self.woken);
+        for task in self.tasks {
+            task.shutdown();
+        }
+    }
+}
+
+/// Takes the first-run reference out of a task's payload as it starts.
+fn take_notified(payload: &mut Option<ExecTask>) -> Option<Notified> {
+    payload.as_mut()?.notified.take()
 }
 
 impl Inner {
@@ -278,7 +356,7 @@ impl Inner {
             match self.ready.pop(now)? {
                 Item::Wake(task) => return Some(task),
                 Item::Start(at) => {
-                    if let Some(task) = self.graph.start(at) {
+                    if let Some(task) = self.graph.start_with(at, take_notified) {
                         self.stats.add_started();
                         return Some(task);
                     }
@@ -290,14 +368,14 @@ impl Inner {
     /// True if a completion that released `done` can hand its one released task
     /// straight to the completing worker: exactly one became ready, nothing else is
     /// queued (so it is the best), and the runtime is not closing.
-    fn hands_over(&self, done: &Released<Notified>) -> bool {
+    fn hands_over(&self, done: &Released<ExecTask>) -> bool {
         done.ready.len() == 1 && self.ready.is_empty() && !self.closed
     }
 
     /// Hands a task that will never start to the caller (to cancel outside the lock)
     /// and counts it: `root` is the failed dependency that dooms it, `None` for a
     /// cancellation or shutdown.
-    fn doom(&mut self, doomed: &mut Doomed, task: Notified, root: Option<TaskId>) {
+    fn doom(&mut self, doomed: &mut Doomed, task: ExecTask, root: Option<TaskId>) {
         self.stats.add_doomed(root.is_some());
         doomed.push((task, root));
     }
@@ -305,7 +383,7 @@ impl Inner {
     /// Applies what a graph operation released or doomed: ready tasks go into the
     /// heap (or, after `close`, are doomed), doomed ones are handed to the caller.
     /// Returns how many became ready. Leaves `done` empty.
-    fn apply(&mut self, done: &mut Released<Notified>, doomed: &mut Doomed) -> usize {
+    fn apply(&mut self, done: &mut Released<ExecTask>, doomed: &mut Doomed) -> usize {
         for (task, root) in done.failed.drain(..) {
             if let Some(task) = task {
                 self.doom(doomed, task, Some(root));

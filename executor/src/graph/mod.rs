@@ -72,13 +72,18 @@ impl crate::runtime::Handle {
         let mut doomed = Vec::new();
         let on_worker = crate::runtime::on_worker_of(shared);
         let mut next = None;
+        let mut ended = None;
         let released = shared.dispatch.complete(
             id,
             outcome,
             from_runner,
             &mut doomed,
+            &mut ended,
             on_worker.then_some(&mut next),
         );
+        // The graph's ownership of the task (not the last reference: the task is being
+        // polled, or its canceller holds its JoinHandle).
+        drop(ended);
         if let Some(task) = next {
             crate::runtime::run_next_on_this_worker(shared, task);
         }

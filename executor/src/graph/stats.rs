@@ -36,6 +36,11 @@ pub(crate) struct GraphStats {
 }
 
 impl GraphStats {
+    /// Tasks accepted by the graph so far.
+    pub(crate) fn submitted(&self) -> u64 {
+        self.submitted
+    }
+
     pub(crate) fn add_submitted(&mut self, tasks: usize) {
         self.submitted += tasks as u64;
     }

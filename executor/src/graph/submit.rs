@@ -6,11 +6,11 @@
 //! monitor's backlog of pending tasks (`try_submit` refuses when it is full,
 //! `submit_wait` waits for room; a `TaskGraph` counts its batch when it submits) and
 //! give it a ticket for the monitor's gate; (3) allocate each task (one allocation:
-//! runner + scheduler key) and bind it to the runtime's owned-task list (so shutdown
-//! can cancel it); (4) add the batch to the dependency graph atomically — on error
-//! every task of the batch is taken back out of the owned list and cancelled unpolled;
-//! (5) tasks whose dependencies already succeeded go into the ready heap, and a worker
-//! is woken.
+//! runner + scheduler key); (4) add the batch to the dependency graph atomically,
+//! which from then on owns the tasks until they end (shutdown cancels them there; they
+//! are not in the runtime's owned-task list) — on error, or if the runtime shut down
+//! meanwhile, every task of the batch is cancelled unpolled; (5) tasks whose
+//! dependencies already succeeded go into the ready heap, and a worker is woken.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use taskweave_scheduler::{GraphError, Priority, ReadyKey, SpecError, TaskId, Tas
 use super::admit::{self, Pending, Ticket};
 use super::backlog::{self, Reservation};
 use super::body::TaskBody;
-use super::dispatch::Doomed;
+use super::dispatch::{Doomed, ExecTask, Refused};
 use super::executable::ExecutableTask;
 use super::handle::TaskHandle;
 use super::run::Executable;
@@ -166,15 +166,11 @@ impl Schedule for ExecSchedule {
         }
     }
 
-    fn release(&self, task: &RawTask) -> Option<OwnedTask> {
-        self.shared.owned.remove(task)
+    /// Never in the owned-task list: the graph held the task's ownership, and gave it
+    /// up when the runner reported the end (or shutdown took it).
+    fn release(&self, _task: &RawTask) -> Option<OwnedTask> {
+        None
     }
-}
-
-/// A task allocated and bound but not yet in the graph.
-struct Prepared {
-    raw: RawTask,
-    notified: Notified,
 }
 
 /// How a new task is counted in the monitor's backlog of pending tasks.
@@ -209,7 +205,7 @@ fn prepare<B: TaskBody>(
     handle: &Handle,
     task: ExecutableTask<B>,
     count: Count,
-) -> Result<(TaskSpec, Prepared, TaskHandle<B::Output>), SubmitError> {
+) -> Result<(TaskSpec, ExecTask, TaskHandle<B::Output>), SubmitError> {
     let needs = check(handle, &task)?;
     let batch = matches!(count, Count::Batch);
     let ticket = match handle.shared.monitor.gate() {
@@ -261,47 +257,36 @@ fn prepare<B: TaskBody>(
         rank: spec.estimated_duration,
     };
     let (owned, notified, join) = task::new_task(runner, scheduler);
-    let raw = owned.raw();
-    if let Err(owned) = handle.shared.owned.bind(owned) {
+    let task = ExecTask::new(notified, owned);
+    if handle.shared.is_shutdown() {
         if let (true, Some(gate)) = (batch, handle.shared.monitor.gate()) {
             // Its ticket leaves the backlog as it drops: balance it.
             gate.backlog.reserve(1);
         }
-        drop(notified);
-        owned.shutdown();
+        task.shutdown();
         return Err(SubmitError::Shutdown);
     }
     let id = spec.id;
-    Ok((
-        spec,
-        Prepared { raw, notified },
-        TaskHandle::new(id, join, handle.clone()),
-    ))
+    Ok((spec, task, TaskHandle::new(id, join, handle.clone())))
 }
 
 /// Adds prepared tasks to the graph; on error cancels them all unpolled.
-fn commit(handle: &Handle, specs: &[TaskSpec], prepared: Vec<Prepared>) -> Result<(), SubmitError> {
+fn commit(handle: &Handle, specs: &[TaskSpec], tasks: Vec<ExecTask>) -> Result<(), SubmitError> {
     let shared = &handle.shared;
-    let raws: Vec<RawTask> = prepared.iter().map(|p| p.raw).collect();
-    let notifieds: Vec<Notified> = prepared.into_iter().map(|p| p.notified).collect();
     let mut doomed: Doomed = Vec::new();
-    match shared.dispatch.submit(specs, notifieds, &mut doomed) {
+    match shared.dispatch.submit(specs, tasks, &mut doomed) {
         Ok(released) => {
             shared.notify_ready_heap(released);
             super::cancel_doomed(doomed);
             Ok(())
         }
-        Err((error, notifieds)) => {
-            drop(notifieds);
-            for raw in raws {
-                if let Some(owned) = shared.owned.remove(&raw) {
-                    owned.shutdown();
-                }
+        Err((refused, tasks)) => {
+            for task in tasks {
+                task.shutdown();
             }
-            Err(if shared.is_shutdown() {
-                SubmitError::Shutdown
-            } else {
-                SubmitError::Graph(error)
+            Err(match refused {
+                Refused::Graph(error) if !shared.is_shutdown() => SubmitError::Graph(error),
+                Refused::Graph(_) | Refused::Closed => SubmitError::Shutdown,
             })
         }
     }
@@ -409,8 +394,8 @@ impl Handle {
         task: ExecutableTask<B>,
         count: Count,
     ) -> Result<TaskHandle<B::Output>, SubmitError> {
-        let (spec, prepared, handle) = prepare(self, task, count)?;
-        commit(self, std::slice::from_ref(&spec), vec![prepared])?;
+        let (spec, task, handle) = prepare(self, task, count)?;
+        commit(self, std::slice::from_ref(&spec), vec![task])?;
         Ok(handle)
     }
 
@@ -444,7 +429,8 @@ impl Handle {
 pub struct TaskGraph {
     handle: Handle,
     specs: Vec<TaskSpec>,
-    prepared: Vec<Prepared>,
+    /// The tasks of `specs`, allocated and not yet submitted.
+    tasks: Vec<ExecTask>,
 }
 
 impl TaskGraph {
@@ -453,7 +439,7 @@ impl TaskGraph {
         TaskGraph {
             handle: handle.clone(),
             specs: Vec::new(),
-            prepared: Vec::new(),
+            tasks: Vec::new(),
         }
     }
 
@@ -462,7 +448,7 @@ impl TaskGraph {
         TaskGraph {
             handle: handle.clone(),
             specs: Vec::with_capacity(n),
-            prepared: Vec::with_capacity(n),
+            tasks: Vec::with_capacity(n),
         }
     }
 
@@ -475,9 +461,9 @@ impl TaskGraph {
         &mut self,
         task: ExecutableTask<B>,
     ) -> Result<TaskHandle<B::Output>, SubmitError> {
-        let (spec, prepared, handle) = prepare(&self.handle, task, Count::Batch)?;
+        let (spec, task, handle) = prepare(&self.handle, task, Count::Batch)?;
         self.specs.push(spec);
-        self.prepared.push(prepared);
+        self.tasks.push(task);
         Ok(handle)
     }
 
@@ -544,8 +530,8 @@ impl TaskGraph {
     /// out of the backlog as they start or are dropped.
     fn commit_counted(&mut self) -> Result<(), SubmitError> {
         let specs = std::mem::take(&mut self.specs);
-        let prepared = std::mem::take(&mut self.prepared);
-        commit(&self.handle, &specs, prepared)
+        let tasks = std::mem::take(&mut self.tasks);
+        commit(&self.handle, &specs, tasks)
     }
 }
 
@@ -554,15 +540,12 @@ impl Drop for TaskGraph {
         // Dropped unsubmitted: cancel the tasks so their handles resolve. Their tickets
         // leave the backlog as they drop, so count them in first.
         if let Some(gate) = self.handle.shared.monitor.gate() {
-            if !self.prepared.is_empty() {
-                gate.backlog.reserve(self.prepared.len());
+            if !self.tasks.is_empty() {
+                gate.backlog.reserve(self.tasks.len());
             }
         }
-        for prepared in self.prepared.drain(..) {
-            drop(prepared.notified);
-            if let Some(owned) = self.handle.shared.owned.remove(&prepared.raw) {
-                owned.shutdown();
-            }
+        for task in self.tasks.drain(..) {
+            task.shutdown();
         }
     }
 }

@@ -75,14 +75,15 @@ impl RuntimeMetrics {
         self.shared.remotes.len()
     }
 
-    /// Tasks spawned and not yet completed (including blocking tasks).
+    /// Tasks spawned or submitted and not yet completed (including blocking tasks and
+    /// ExecutableTasks waiting for their dependencies).
     pub fn num_alive_tasks(&self) -> usize {
-        self.shared.owned.len()
+        self.shared.owned.len() + self.shared.dispatch.live()
     }
 
-    /// Tasks ever spawned on this runtime.
+    /// Tasks ever spawned on this runtime, ExecutableTasks submitted included.
     pub fn spawned_tasks_count(&self) -> u64 {
-        self.shared.owned.bound_count()
+        self.shared.owned.bound_count() + self.shared.dispatch.stats().submitted()
     }
 
     /// Tasks waiting in the global injector.

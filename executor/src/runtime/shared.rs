@@ -165,10 +165,11 @@ impl Shared {
     pub(crate) fn cancel_all_tasks(&self) {
         // Stop sampling and granting permits before tasks are dropped.
         self.monitor.shutdown();
-        // Close the ready heap first so completions during shutdown queue nothing.
-        drop(self.dispatch.close());
+        // Close the graph first so that nothing is submitted or queued during shutdown;
+        // then cancel spawned tasks, and the ExecutableTasks the graph owned.
+        let graph_tasks = self.dispatch.close();
         self.owned.close_and_shutdown();
-        drop(self.dispatch.close());
+        graph_tasks.shutdown();
         self.drain_injector();
     }
 }

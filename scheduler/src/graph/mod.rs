@@ -546,36 +546,68 @@ impl<P> DependencyGraph<P> {
     }
 
     /// [`complete_with`](Self::complete_with) for a task started with
-    /// [`start`](Self::start), reporting into `out` (whose ready keys are stamped with
-    /// `now`).
+    /// [`start`](Self::start) or [`start_with`](Self::start_with), reporting into `out`
+    /// (whose ready keys are stamped with `now`). Returns what the task's slot still
+    /// held of its payload (what `start_with` left there), as the slot is freed.
     pub fn complete_payload(
         &mut self,
         id: TaskId,
         outcome: Result<(), FailureReason>,
         now: Instant,
         out: &mut Released<P>,
-    ) -> Result<(), StateError> {
+    ) -> Result<Option<P>, StateError> {
         let record = match outcome {
             Ok(()) => Entry::Succeeded,
             Err(reason) => Entry::Failed(reason),
         };
         let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, Some(record))?;
+        let payload = self.slots[slot as usize].payload.take();
         out.now = Some(now);
         self.finish(id, slot, outcome, out);
-        Ok(())
+        Ok(payload)
     }
 
     /// Marks the ready task in `at` running and hands out its payload. `None` (changing
     /// nothing) if the reference is stale (the task was cancelled after it became ready),
     /// the task is not ready, or its payload was taken.
     pub fn start(&mut self, at: SlotRef) -> Option<P> {
+        self.start_with(at, Option::take)
+    }
+
+    /// Like [`start`](Self::start), but hands out only what `take` takes from the
+    /// payload: the rest stays in the slot while the task runs, and is returned by
+    /// [`complete_payload`](Self::complete_payload) (or
+    /// [`take_all_payloads`](Self::take_all_payloads)). The task is marked running
+    /// only if `take` returns something.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{DependencyGraph, Released, TaskId, TaskSpec};
+    ///
+    /// let mut g = DependencyGraph::with_payloads();
+    /// let a = TaskId::new(1);
+    /// let mut out = Released::default();
+    /// let now = Instant::now();
+    /// g.add_batch_payloads(&[TaskSpec::new(a)], vec![(Some("run me"), "keep me")], now, &mut out)
+    ///     .unwrap();
+    /// let (at, _key) = out.ready[0];
+    /// assert_eq!(g.start_with(at, |p| p.as_mut()?.0.take()), Some("run me"));
+    /// out.clear();
+    /// let kept = g.complete_payload(a, Ok(()), now, &mut out).unwrap();
+    /// assert_eq!(kept, Some((None, "keep me")));
+    /// ```
+    pub fn start_with<R>(
+        &mut self,
+        at: SlotRef,
+        take: impl FnOnce(&mut Option<P>) -> Option<R>,
+    ) -> Option<R> {
         let s = self.slots.get_mut(at.slot as usize)?;
         if s.generation != at.generation || s.state != SlotState::Ready {
             return None;
         }
-        let payload = s.payload.take()?;
+        let started = take(&mut s.payload)?;
         s.state = SlotState::Running;
-        Some(payload)
+        Some(started)
     }
 
     /// Takes the payload of the ready task in `at` without starting it (the task stays

@@ -589,6 +589,44 @@ fn payloads_travel_with_their_tasks() {
 }
 
 #[test]
+fn start_with_keeps_the_rest_of_the_payload_until_the_task_ends() {
+    // An executor's payload: what it runs (taken at start) and what it keeps in the
+    // slot while the task runs (handed back by complete, or by shutdown).
+    let mut g = DependencyGraph::with_payloads();
+    let now = Instant::now();
+    let mut out = Released::default();
+    g.add_batch_payloads(
+        &[spec(1, &[]), spec(2, &[])],
+        vec![(Some("run 1"), "keep 1"), (Some("run 2"), "keep 2")],
+        now,
+        &mut out,
+    )
+    .unwrap();
+    let (r1, r2) = (out.ready[0].0, out.ready[1].0);
+    let take = |p: &mut Option<(Option<&'static str>, &'static str)>| p.as_mut()?.0.take();
+    assert_eq!(g.start_with(r1, take), Some("run 1"));
+    assert_eq!(g.state(id(1)), Some(TaskState::Running));
+    assert_eq!(g.start_with(r1, take), None, "not ready any more");
+    // A `take` that takes nothing leaves the task ready.
+    assert_eq!(g.start_with(r2, |_| None::<()>), None);
+    assert_eq!(g.state(id(2)), Some(TaskState::Ready));
+    assert_eq!(g.start_with(r2, take), Some("run 2"));
+
+    out.clear();
+    let kept = g.complete_payload(id(1), Ok(()), now, &mut out).unwrap();
+    assert_eq!(kept, Some((None, "keep 1")));
+    assert_eq!(g.state(id(1)), Some(TaskState::Succeeded));
+    // Shutdown takes a running task's kept part too.
+    assert_eq!(g.take_all_payloads(), vec![(None, "keep 2")]);
+    // Completing it afterwards still works; nothing is left in its slot.
+    out.clear();
+    assert_eq!(
+        g.complete_payload(id(2), Ok(()), now, &mut out).unwrap(),
+        None
+    );
+}
+
+#[test]
 fn contiguous_and_scattered_ids_resolve_dependencies_alike() {
     // The same graphs with ids 100, 101, ... (a contiguous batch: in-batch dependencies
     // found by subtraction) and 100, 110, ... (hash lookups) must behave the same.
