@@ -28,6 +28,8 @@ use taskweave_scheduler::{
     TaskSpec, TaskState,
 };
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::Mutex;
 use crate::task::{Notified, OwnedTask};
 
@@ -97,8 +99,11 @@ struct Inner {
 
 /// The ExecutableTask state of one runtime.
 pub(crate) struct Dispatch {
-    inner: Mutex<Inner>,
-    ready_len: AtomicUsize,
+    /// On its own cache lines: the lock word and what it guards move between the
+    /// workers with every operation, and must not drag unrelated fields along.
+    inner: CachePadded<Mutex<Inner>>,
+    /// Read by every worker's loop (`has_ready`): kept off the lock's lines.
+    ready_len: CachePadded<AtomicUsize>,
     limits: super::MachineLimits,
 }
 
@@ -109,15 +114,15 @@ pub(crate) type Doomed = Vec<(ExecTask, Option<TaskId>)>;
 impl Dispatch {
     pub(crate) fn new(max_finished_records: usize, limits: super::MachineLimits) -> Dispatch {
         Dispatch {
-            inner: Mutex::new(Inner {
+            inner: CachePadded::new(Mutex::new(Inner {
                 graph: DependencyGraph::with_payloads(),
                 ready: ReadyQueue::new(),
                 scratch: Released::default(),
                 closed: false,
                 max_finished_records,
                 stats: Default::default(),
-            }),
-            ready_len: AtomicUsize::new(0),
+            })),
+            ready_len: CachePadded::new(AtomicUsize::new(0)),
             limits,
         }
     }
