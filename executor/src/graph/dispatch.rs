@@ -16,7 +16,13 @@
 //!   `spawn` work pays one relaxed load per tick for all of this).
 //! - After `close`, nothing enters the heap: what would is dropped, and the runtime's
 //!   owned-task list cancels those tasks.
+//! - Starting a task notes its slot in a thread-local (`STARTED`), which the runner
+//!   takes at its first poll (normally the next poll on this thread) and reports its
+//!   end with, completing by slot without the graph's id lookup. The note is only a
+//!   hint: `complete` uses the slot only if the graph confirms it still holds that
+//!   task, and falls back to the id otherwise.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -27,6 +33,23 @@ use taskweave_scheduler::{
 
 use crate::sync::Mutex;
 use crate::task::Notified;
+
+std::thread_local! {
+    /// The slot of the task last started on this thread, until its runner takes it.
+    static STARTED: Cell<Option<SlotRef>> = const { Cell::new(None) };
+}
+
+/// Notes the slot of a task just started on this thread, for its first poll.
+fn note_started(at: SlotRef) {
+    let _ = STARTED.try_with(|s| s.set(Some(at)));
+}
+
+/// The slot noted by the last start on this thread (taken: a second call returns
+/// `None`). A runner calls it at its first poll; it may be another task's slot, which
+/// `Dispatch::complete` detects.
+pub(crate) fn take_started() -> Option<SlotRef> {
+    STARTED.try_with(Cell::take).ok().flatten()
+}
 
 /// What the ready heap holds.
 enum Item {
@@ -146,8 +169,8 @@ impl Dispatch {
         true
     }
 
-    /// Records the end of a started task and releases or dooms its dependents.
-    /// Returns how many became ready, or `None` if the graph refused the completion
+    /// Records the end of a started task (`at`: its slot, if the runner knows it) and
+    /// releases or dooms its dependents. Returns how many became ready, or `None` if the graph refused the completion
     /// (the task was already finished: a cancel won the race). With `next`, also
     /// takes the best ready item under the same lock (for the completing worker to run
     /// next, saving it a second trip through the lock).
@@ -157,6 +180,7 @@ impl Dispatch {
     pub(crate) fn complete(
         &self,
         id: TaskId,
+        at: Option<SlotRef>,
         outcome: Result<(), FailureReason>,
         from_runner: bool,
         doomed: &mut Doomed,
@@ -170,11 +194,14 @@ impl Dispatch {
         }
         let mut done = std::mem::take(&mut inner.scratch);
         done.clear();
-        if inner
-            .graph
-            .complete_payload(id, outcome, now, &mut done)
-            .is_err()
-        {
+        let graph = &mut inner.graph;
+        let completed = match at {
+            Some(at) if graph.task_at(at) == Some(id) => {
+                graph.complete_at(at, outcome, now, &mut done)
+            }
+            _ => graph.complete_payload(id, outcome, now, &mut done),
+        };
+        if completed.is_err() {
             // Already finished (a cancel raced the end): nothing to release.
             inner.scratch = done;
             return None;
@@ -188,6 +215,7 @@ impl Dispatch {
                 let (at, _) = done.ready.pop().expect("one released task");
                 *next = inner.graph.start(at);
                 debug_assert!(next.is_some(), "a released task is ready");
+                note_started(at);
                 inner.stats.add_started();
                 handed_over = 1;
             }
@@ -279,6 +307,7 @@ impl Inner {
                 Item::Wake(task) => return Some(task),
                 Item::Start(at) => {
                     if let Some(task) = self.graph.start(at) {
+                        note_started(at);
                         self.stats.add_started();
                         return Some(task);
                     }
