@@ -222,6 +222,10 @@ pub enum StateError {
         /// The refused operation: `"mark_running"`, `"complete"` or `"cancel"`.
         operation: &'static str,
     },
+    /// A slot reference (see [`DependencyGraph::complete_at`](crate::DependencyGraph::complete_at))
+    /// that no longer names a task: the task failed or was cancelled, or the record of
+    /// its success was forgotten.
+    StaleSlot(crate::SlotRef),
 }
 
 impl fmt::Display for StateError {
@@ -233,6 +237,10 @@ impl fmt::Display for StateError {
                 state,
                 operation,
             } => write!(f, "cannot {operation} task {task}: it is {state}"),
+            StateError::StaleSlot(at) => write!(
+                f,
+                "stale slot reference {at:?}: its task failed, was cancelled or forgotten"
+            ),
         }
     }
 }

@@ -19,7 +19,13 @@
 //! - After `close`, nothing enters the graph or the heap: a submission is refused,
 //!   what would become ready is doomed, and `close` hands every task still held (not
 //!   started, or running) to the caller to cancel.
+//! - Starting a task notes its slot in a thread-local (`STARTED`), which the runner
+//!   takes at its first poll (normally the next poll on this thread) and reports its
+//!   end with, completing by slot without the graph's id lookup. The note is only a
+//!   hint: `complete` uses the slot only if the graph confirms it still holds that
+//!   task, and falls back to the id otherwise.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -73,6 +79,23 @@ pub(crate) enum Refused {
     Graph(GraphError),
     /// The runtime is shutting down (`close` ran).
     Closed,
+}
+
+std::thread_local! {
+    /// The slot of the task last started on this thread, until its runner takes it.
+    static STARTED: Cell<Option<SlotRef>> = const { Cell::new(None) };
+}
+
+/// Notes the slot of a task just started on this thread, for its first poll.
+fn note_started(at: SlotRef) {
+    let _ = STARTED.try_with(|s| s.set(Some(at)));
+}
+
+/// The slot noted by the last start on this thread (taken: a second call returns
+/// `None`). A runner calls it at its first poll; it may be another task's slot, which
+/// `Dispatch::complete` detects.
+pub(crate) fn take_started() -> Option<SlotRef> {
+    STARTED.try_with(Cell::take).ok().flatten()
 }
 
 /// What the ready heap holds.
@@ -199,10 +222,11 @@ impl Dispatch {
         true
     }
 
-    /// Records the end of a started task and releases or dooms its dependents.
-    /// Returns how many became ready, or `None` if the graph refused the completion
-    /// (the task was already finished: a cancel won the race). `ended` receives the
-    /// graph's ownership of the task, for the caller to drop outside the lock. With `next`, also
+    /// Records the end of a started task (`at`: its slot, if the runner knows it) and
+    /// releases or dooms its dependents. Returns how many became ready, or `None` if
+    /// the graph refused the completion (the task was already finished: a cancel won
+    /// the race). `ended` receives the graph's ownership of the task, for the caller to
+    /// drop outside the lock. With `next`, also
     /// takes the best ready item under the same lock (for the completing worker to run
     /// next, saving it a second trip through the lock).
     ///
@@ -211,6 +235,7 @@ impl Dispatch {
     pub(crate) fn complete(
         &self,
         id: TaskId,
+        at: Option<SlotRef>,
         outcome: Result<(), FailureReason>,
         from_runner: bool,
         doomed: &mut Doomed,
@@ -225,7 +250,14 @@ impl Dispatch {
         }
         let mut done = std::mem::take(&mut inner.scratch);
         done.clear();
-        match inner.graph.complete_payload(id, outcome, now, &mut done) {
+        let graph = &mut inner.graph;
+        let completed = match at {
+            Some(at) if graph.task_at(at) == Some(id) => {
+                graph.complete_at(at, outcome, now, &mut done)
+            }
+            _ => graph.complete_payload(id, outcome, now, &mut done),
+        };
+        match completed {
             Ok(held) => *ended = held,
             Err(_) => {
                 // Already finished (a cancel raced the end): nothing to release.
@@ -242,6 +274,7 @@ impl Dispatch {
                 let (at, _) = done.ready.pop().expect("one released task");
                 *next = inner.graph.start_with(at, take_notified);
                 debug_assert!(next.is_some(), "a released task is ready");
+                note_started(at);
                 inner.stats.add_started();
                 handed_over = 1;
             }
@@ -362,6 +395,7 @@ impl Inner {
                 Item::Wake(task) => return Some(task),
                 Item::Start(at) => {
                     if let Some(task) = self.graph.start_with(at, take_notified) {
+                        note_started(at);
                         self.stats.add_started();
                         return Some(task);
                     }

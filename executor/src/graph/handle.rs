@@ -104,8 +104,12 @@ impl<T> TaskHandle<T> {
                 // the graph refuses this and the task's own result stands; if this
                 // comes first, the runner's report is refused and it yields Cancelled.
                 self.join.abort();
-                self.handle
-                    .complete_executable(self.id, Err(FailureReason::Cancelled), false);
+                self.handle.complete_executable(
+                    self.id,
+                    None,
+                    Err(FailureReason::Cancelled),
+                    false,
+                );
             }
             Err(_) => {} // finished already, or forgotten
         }

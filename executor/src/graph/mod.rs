@@ -55,8 +55,8 @@ pub(crate) fn cancel_doomed(doomed: dispatch::Doomed) {
 }
 
 impl crate::runtime::Handle {
-    /// Reports a started ExecutableTask's end to the graph and gets what it released
-    /// running. Returns false if the graph refused it (already finished: a
+    /// Reports a started ExecutableTask's end to the graph (`at`: its slot, if known)
+    /// and gets what it released running. Returns false if the graph refused it (already finished: a
     /// cancellation won).
     ///
     /// On one of this runtime's workers (where a task's end is normally reported), the
@@ -65,6 +65,7 @@ impl crate::runtime::Handle {
     pub(crate) fn complete_executable(
         &self,
         id: TaskId,
+        at: Option<taskweave_scheduler::SlotRef>,
         outcome: Result<(), FailureReason>,
         from_runner: bool,
     ) -> bool {
@@ -75,6 +76,7 @@ impl crate::runtime::Handle {
         let mut ended = None;
         let released = shared.dispatch.complete(
             id,
+            at,
             outcome,
             from_runner,
             &mut doomed,

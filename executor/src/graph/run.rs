@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use taskweave_scheduler::{FailureReason, TaskId};
+use taskweave_scheduler::{FailureReason, SlotRef, TaskId};
 
 use super::admit::Ticket;
 use super::body::TaskBody;
@@ -54,6 +54,9 @@ struct Limits {
 /// The runnable form of an ExecutableTask.
 pub(crate) struct Executable<B: TaskBody> {
     id: TaskId,
+    /// The task's slot in the graph, noted at its first poll (see `dispatch.rs`), to
+    /// report its end without the graph's id lookup.
+    slot: Option<SlotRef>,
     /// The task's name, for the trace recorder.
     name: Option<std::sync::Arc<str>>,
     /// The address of the runtime's shared state: an identity, never dereferenced.
@@ -82,6 +85,7 @@ impl<B: TaskBody> Executable<B> {
     ) -> Self {
         Executable {
             id,
+            slot: None,
             name,
             runtime,
             body,
@@ -104,7 +108,7 @@ impl<B: TaskBody> Executable<B> {
             ticket.finish();
         }
         crate::runtime::with_runtime_at(self.runtime, |handle| {
-            handle.complete_executable(self.id, outcome, true)
+            handle.complete_executable(self.id, self.slot, outcome, true)
         })
         .unwrap_or(true)
     }
@@ -154,6 +158,9 @@ impl<B: TaskBody> Future for Executable<B> {
         let this = unsafe { self.get_unchecked_mut() };
         if let Some(name) = &this.name {
             crate::runtime::trace::note_task_name(|| name.clone().into());
+        }
+        if !this.started {
+            this.slot = super::dispatch::take_started();
         }
         this.started = true;
         // Monitor gate (admit.rs): before the body first runs, take an in-flight permit

@@ -114,19 +114,26 @@ impl<P> DependencyGraph<P> {
         let result = match self.add_batch_with(specs, &mut sc) {
             Ok(_) => {
                 out.now = Some(now);
+                out.batch.reserve(specs.len());
                 for ((i, payload), &slot) in payloads.into_iter().enumerate().zip(&sc.slots) {
+                    let s = &mut self.slots[slot as usize];
                     if let Some(root) = sc.fail_root[i] {
+                        // Freed at commit: the generation moved on, so this is stale.
+                        out.batch.push(SlotRef {
+                            slot,
+                            generation: s.generation.wrapping_sub(1),
+                        });
                         out.failed.push((Some(payload), root));
                         continue;
                     }
-                    let s = &mut self.slots[slot as usize];
                     s.payload = Some(payload);
+                    let at = SlotRef {
+                        slot,
+                        generation: s.generation,
+                    };
+                    out.batch.push(at);
                     if s.state == SlotState::Ready {
                         let key = out.key(s);
-                        let at = SlotRef {
-                            slot,
-                            generation: s.generation,
-                        };
                         out.ready.push((at, key));
                     }
                 }
@@ -216,12 +223,12 @@ impl<P> DependencyGraph<P> {
                             sc.edges.push((j, i as u32));
                             sc.in_degree[i] += 1;
                         }
+                        SlotState::Succeeded => {}
                         _ => {
                             sc.external.push((i as u32, *slot));
                             sc.external_count[i] += 1;
                         }
                     },
-                    Some(Entry::Succeeded) => {}
                     Some(Entry::Failed(reason)) => {
                         sc.fail_root[i].get_or_insert(reason.root_cause(dep));
                     }

@@ -21,22 +21,30 @@
 //!   exactly once, with the root cause (the task whose own failure started it) in both
 //!   the report and its [`FailureReason::DependencyFailed`].
 //! - Successor lists hold `(slot, generation)` references; a slot's generation changes
-//!   when its task finishes, so a reference to a task that already failed (or was
-//!   cancelled) is recognised as stale and skipped instead of touching the slot's next
-//!   occupant.
+//!   when its slot is freed (its task failed or was cancelled, or the record of its
+//!   success was forgotten), so a reference to such a task is recognised as stale and
+//!   skipped instead of touching the slot's next occupant. The same holds for the
+//!   [`SlotRef`]s handed to the caller.
+//! - A task that succeeds keeps its slot (state `Succeeded`, generation unchanged) and
+//!   its id-map entry `Live(slot)` until its record is forgotten: completing it touches
+//!   neither the id map nor the free list. A task that fails (or is cancelled, or is
+//!   doomed) frees its slot at once and leaves an id-map entry `Failed(reason)`.
+//!   `len()` counts waiting, ready and running tasks; `finished_len()` is the number of
+//!   id-map entries beyond those (succeeded slots plus failure records).
 //! - Ranks (critical-path lengths) are fixed when the batch is added: a task's rank is
 //!   its estimated duration plus the largest rank among its successors *in the same
 //!   batch*. Later batches do not change earlier ranks (those tasks may already be
 //!   queued).
 //!
 //! # Memory
-//! A live task (waiting, ready, running) occupies a slot (about 80 bytes plus its
-//! successor list). When it finishes, the slot is recycled and only a compact record
-//! remains, an id → outcome entry of about 25 bytes, so that later batches can still
-//! depend on it (a dependency on a succeeded task is satisfied at once, one on a failed
-//! task fails the newcomer). Long-running programs drop those records with
-//! [`DependencyGraph::forget_finished`] or [`DependencyGraph::forget_all_finished`]; a
-//! forgotten id may be reused, and depending on it is an unknown dependency.
+//! A task occupies a slot (about 110 bytes plus its successor list) from its batch until
+//! it fails, or until the record of its success is forgotten; a failed task leaves only
+//! an id → reason entry of about 25 bytes. Either way later batches can still depend on
+//! it (a dependency on a succeeded task is satisfied at once, one on a failed task fails
+//! the newcomer). Long-running programs drop those records with
+//! [`DependencyGraph::forget_finished`] or [`DependencyGraph::forget_all_finished`],
+//! which also frees the succeeded tasks' slots; a forgotten id may be reused, and
+//! depending on it is an unknown dependency.
 
 mod batch;
 mod free;
@@ -134,8 +142,10 @@ impl Completion {
     }
 }
 
-/// Names a live task's slot, for [`DependencyGraph::start`] without a hash lookup. It
-/// goes stale (and `start` refuses it) once the task finishes, fails or is cancelled.
+/// Names a task's slot, for [`DependencyGraph::start`] and
+/// [`DependencyGraph::complete_at`] without a hash lookup. It goes stale (and every
+/// operation refuses it) once the task fails or is cancelled, or once the record of its
+/// success is forgotten.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SlotRef {
     slot: u32,
@@ -154,6 +164,11 @@ pub struct Released<P> {
     /// had one) and the root-cause task. The task completed or cancelled itself is not
     /// listed.
     pub failed: Vec<(Option<P>, TaskId)>,
+    /// The slot of every task of the batch, in batch order (filled by
+    /// [`DependencyGraph::add_batch_payloads`] only), for
+    /// [`DependencyGraph::complete_at`]. A task that failed at once gets a reference
+    /// that is already stale.
+    pub batch: Vec<SlotRef>,
     now: Option<Instant>,
 }
 
@@ -162,16 +177,18 @@ impl<P> Default for Released<P> {
         Released {
             ready: Vec::new(),
             failed: Vec::new(),
+            batch: Vec::new(),
             now: None,
         }
     }
 }
 
 impl<P> Released<P> {
-    /// Empties both lists, keeping their capacity.
+    /// Empties the lists, keeping their capacity.
     pub fn clear(&mut self) {
         self.ready.clear();
         self.failed.clear();
+        self.batch.clear();
     }
 
     fn key(&self, s: &Slot<P>) -> ReadyKey {
@@ -211,11 +228,11 @@ impl<P> Sink<P> for Released<P> {
     }
 }
 
-/// Where the graph keeps a task: a live slot, or the compact record of its outcome.
+/// Where the graph keeps a task: a slot (live, or succeeded and kept until forgotten),
+/// or the compact record of its failure.
 #[derive(Clone, Copy, Debug)]
 enum Entry {
     Live(u32),
-    Succeeded,
     Failed(FailureReason),
 }
 
@@ -234,6 +251,8 @@ enum SlotState {
     Waiting(u32),
     Ready,
     Running,
+    /// Finished successfully; the slot stays until the record is forgotten.
+    Succeeded,
 }
 
 /// A task's dependents: the first two inline (most tasks have at most two), the rest in
@@ -246,6 +265,18 @@ struct Successors {
 }
 
 impl Successors {
+    /// Takes the list out, leaving it empty (the spill vector's capacity goes too; see
+    /// `recycle_successors`).
+    fn take(&mut self) -> Taken {
+        let taken = Taken {
+            inline: self.inline,
+            inline_len: self.inline_len,
+            spill: std::mem::take(&mut self.spill),
+        };
+        self.inline_len = 0;
+        taken
+    }
+
     fn push(&mut self, r: SuccRef) {
         if let Some(free) = self.inline.get_mut(usize::from(self.inline_len)) {
             *free = r;
@@ -283,7 +314,21 @@ struct Slot<P> {
     payload: Option<P>,
 }
 
+/// Frees the slot of a succeeded task whose record is being forgotten.
+fn free_succeeded<P>(s: &mut Slot<P>, slot: u32, free: &mut free::FreeSlots) {
+    s.generation = s.generation.wrapping_add(1);
+    s.state = SlotState::Free;
+    s.payload = None;
+    free.push(slot);
+}
+
 impl<P> Slot<P> {
+    /// Whether the slot holds a task (live or succeeded), not free nor reserved by a
+    /// batch being added.
+    fn is_occupied(&self) -> bool {
+        !matches!(self.state, SlotState::Free | SlotState::Pending(_))
+    }
+
     fn vacant() -> Self {
         Slot {
             generation: 0,
@@ -389,9 +434,9 @@ impl<P> DependencyGraph<P> {
                 SlotState::Waiting(remaining) => TaskState::Waiting { remaining },
                 SlotState::Ready => TaskState::Ready,
                 SlotState::Running => TaskState::Running,
-                SlotState::Free | SlotState::Pending(_) => unreachable!("live entry"),
+                SlotState::Succeeded => TaskState::Succeeded,
+                SlotState::Free | SlotState::Pending(_) => unreachable!("occupied slot"),
             },
-            Entry::Succeeded => TaskState::Succeeded,
             Entry::Failed(reason) => TaskState::Failed(reason),
         })
     }
@@ -448,8 +493,10 @@ impl<P> DependencyGraph<P> {
 
     fn live_slot(&self, id: TaskId) -> Option<&Slot<P>> {
         match self.entries.get(&id)? {
-            Entry::Live(slot) => Some(&self.slots[*slot as usize]),
-            _ => None,
+            Entry::Live(slot) => {
+                Some(&self.slots[*slot as usize]).filter(|s| s.state != SlotState::Succeeded)
+            }
+            Entry::Failed(_) => None,
         }
     }
 
@@ -508,11 +555,8 @@ impl<P> DependencyGraph<P> {
         outcome: Result<(), FailureReason>,
         out: &mut Completion,
     ) -> Result<(), StateError> {
-        let record = match outcome {
-            Ok(()) => Entry::Succeeded,
-            Err(reason) => Entry::Failed(reason),
-        };
-        let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, Some(record))?;
+        let record = outcome.err().map(Entry::Failed);
+        let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, record)?;
         self.finish(id, slot, outcome, out);
         Ok(())
     }
@@ -556,15 +600,76 @@ impl<P> DependencyGraph<P> {
         now: Instant,
         out: &mut Released<P>,
     ) -> Result<Option<P>, StateError> {
-        let record = match outcome {
-            Ok(()) => Entry::Succeeded,
-            Err(reason) => Entry::Failed(reason),
-        };
-        let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, Some(record))?;
+        let record = outcome.err().map(Entry::Failed);
+        let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, record)?;
         let payload = self.slots[slot as usize].payload.take();
         out.now = Some(now);
         self.finish(id, slot, outcome, out);
         Ok(payload)
+    }
+
+    /// [`complete_payload`](Self::complete_payload) for the task in `at` (from
+    /// [`Released::batch`] or [`Released::ready`]): no hash lookup, and on success no
+    /// write to the id map either, so a completion touches only the task's slot and its
+    /// dependents' slots.
+    ///
+    /// Fails (changing nothing) with [`StateError::StaleSlot`] if the reference is stale
+    /// (the task failed, was cancelled, or its record was forgotten), or
+    /// [`StateError::InvalidTransition`] if the task is not running.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{DependencyGraph, Released, TaskId, TaskSpec, TaskState};
+    ///
+    /// let (a, b) = (TaskId::new(1), TaskId::new(2));
+    /// let mut g = DependencyGraph::with_payloads();
+    /// let mut out = Released::default();
+    /// let now = Instant::now();
+    /// g.add_batch_payloads(&[TaskSpec::new(a), TaskSpec::new(b).dependency(a)], vec!["a", "b"], now, &mut out)
+    ///     .unwrap();
+    /// let (slot_a, slot_b) = (out.batch[0], out.batch[1]);
+    /// assert_eq!(g.start(out.ready[0].0), Some("a"));
+    /// out.clear();
+    /// g.complete_at(slot_a, Ok(()), now, &mut out).unwrap();
+    /// assert_eq!(g.state(a), Some(TaskState::Succeeded));
+    /// assert_eq!(out.ready[0].0, slot_b);
+    /// assert!(g.complete_at(slot_a, Ok(()), now, &mut out).is_err()); // not running
+    /// ```
+    pub fn complete_at(
+        &mut self,
+        at: SlotRef,
+        outcome: Result<(), FailureReason>,
+        now: Instant,
+        out: &mut Released<P>,
+    ) -> Result<Option<P>, StateError> {
+        let s = match self.slots.get(at.slot as usize) {
+            Some(s) if s.generation == at.generation && s.is_occupied() => s,
+            _ => return Err(StateError::StaleSlot(at)),
+        };
+        let id = s.id;
+        if s.state != SlotState::Running {
+            return Err(StateError::InvalidTransition {
+                task: id,
+                state: self.state(id).expect("an occupied slot's task is known"),
+                operation: "complete",
+            });
+        }
+        if let Err(reason) = outcome {
+            self.entries.insert(id, Entry::Failed(reason));
+        }
+        let payload = self.slots[at.slot as usize].payload.take();
+        out.now = Some(now);
+        self.finish(id, at.slot, outcome, out);
+        Ok(payload)
+    }
+
+    /// The task in `at`, if the reference is not stale (the task is live, or succeeded
+    /// and not yet forgotten).
+    pub fn task_at(&self, at: SlotRef) -> Option<TaskId> {
+        self.slots
+            .get(at.slot as usize)
+            .filter(|s| s.generation == at.generation && s.is_occupied())
+            .map(|s| s.id)
     }
 
     /// Marks the ready task in `at` running and hands out its payload. `None` (changing
@@ -668,10 +773,17 @@ impl<P> DependencyGraph<P> {
     pub fn forget_finished(&mut self, ids: impl IntoIterator<Item = TaskId>) -> usize {
         let mut forgotten = 0;
         for id in ids {
-            if let Some(Entry::Succeeded | Entry::Failed(_)) = self.entries.get(&id) {
-                self.entries.remove(&id);
-                forgotten += 1;
+            let Some(&entry) = self.entries.get(&id) else {
+                continue;
+            };
+            if let Entry::Live(slot) = entry {
+                if self.slots[slot as usize].state != SlotState::Succeeded {
+                    continue;
+                }
+                free_succeeded(&mut self.slots[slot as usize], slot, &mut self.free);
             }
+            self.entries.remove(&id);
+            forgotten += 1;
         }
         forgotten
     }
@@ -680,7 +792,18 @@ impl<P> DependencyGraph<P> {
     /// were dropped.
     pub fn forget_all_finished(&mut self) -> usize {
         let before = self.entries.len();
-        self.entries.retain(|_, e| matches!(e, Entry::Live(_)));
+        let (slots, free) = (&mut self.slots, &mut self.free);
+        self.entries.retain(|_, e| match *e {
+            Entry::Live(slot) => {
+                let s = &mut slots[slot as usize];
+                if s.state != SlotState::Succeeded {
+                    return true;
+                }
+                free_succeeded(s, slot, free);
+                false
+            }
+            Entry::Failed(_) => false,
+        });
         before - self.entries.len()
     }
 
@@ -723,7 +846,7 @@ impl<P> DependencyGraph<P> {
     ) {
         match outcome {
             Ok(()) => {
-                let mut taken = self.release_slot(slot);
+                let mut taken = self.retire_slot(slot);
                 for &r in taken.inline().iter().chain(&taken.spill) {
                     let dependent = &mut self.slots[r.slot as usize];
                     if dependent.generation != r.generation {
@@ -792,13 +915,16 @@ impl<P> DependencyGraph<P> {
         s.state = SlotState::Free;
         self.free.push(slot);
         self.live -= 1;
-        let taken = Taken {
-            inline: s.successors.inline,
-            inline_len: s.successors.inline_len,
-            spill: std::mem::take(&mut s.successors.spill),
-        };
-        s.successors.inline_len = 0;
-        taken
+        s.successors.take()
+    }
+
+    /// Marks a live slot succeeded (kept, generation unchanged, until its record is
+    /// forgotten) and takes its successors out.
+    fn retire_slot(&mut self, slot: u32) -> Taken {
+        let s = &mut self.slots[slot as usize];
+        s.state = SlotState::Succeeded;
+        self.live -= 1;
+        s.successors.take()
     }
 
     /// Gives an emptied spill vector back to a free slot for its next occupant.

@@ -464,9 +464,187 @@ fn slots_are_recycled() {
         for i in 0..10 {
             run_ok(&mut g, base + i);
         }
+        // A succeeded task keeps its slot until its record is forgotten.
+        assert_eq!(g.finished_len(), 10);
+        assert_eq!(g.forget_all_finished(), 10);
     }
     assert!(g.slots.len() <= 10);
-    assert_eq!(g.finished_len(), 1000);
+    assert_eq!(g.finished_len(), 0);
+}
+
+#[test]
+fn succeeded_tasks_keep_their_slots_until_forgotten() {
+    let mut g = DependencyGraph::new();
+    g.add_batch(&[spec(1, &[]), spec(2, &[])]).unwrap();
+    run_ok(&mut g, 1);
+    run_fail(&mut g, 2);
+    assert_eq!(g.slots.len(), 2);
+    // The failed task's slot is free again, the succeeded one's is not.
+    g.add_batch(&[spec(3, &[1])]).unwrap();
+    assert_eq!(g.slots.len(), 2);
+    assert_eq!(g.state(id(3)), Some(TaskState::Ready), "1 succeeded");
+    g.add_batch(&[spec(4, &[])]).unwrap();
+    assert_eq!(g.slots.len(), 3);
+    assert_eq!((g.len(), g.finished_len()), (2, 2));
+    assert_eq!(g.rank(id(1)), None, "finished");
+    assert_eq!(g.ready_key(id(1), Instant::now()), None);
+    assert_eq!(g.forget_finished([id(1), id(3)]), 1);
+    assert_eq!((g.len(), g.finished_len()), (2, 1));
+    g.add_batch(&[spec(5, &[])]).unwrap();
+    assert_eq!(g.slots.len(), 3, "the forgotten task's slot is reused");
+    assert_eq!(
+        g.state(id(2)),
+        Some(TaskState::Failed(FailureReason::Failed))
+    );
+}
+
+/// A payload graph of `1 -> 2`, `1 -> 3` and `4` alone, with `1` started: returns it,
+/// its output and the slots of the batch.
+fn started_payload_graph() -> (DependencyGraph<u64>, Released<u64>, Vec<SlotRef>) {
+    let mut g = DependencyGraph::with_payloads();
+    let mut out = Released::default();
+    let specs = [spec(1, &[]), spec(2, &[1]), spec(3, &[1]), spec(4, &[])];
+    g.add_batch_payloads(&specs, vec![1, 2, 3, 4], Instant::now(), &mut out)
+        .unwrap();
+    let batch = out.batch.clone();
+    assert_eq!(batch.len(), 4);
+    assert_eq!(
+        out.ready.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [batch[0], batch[3]]
+    );
+    assert_eq!(g.start(batch[0]), Some(1));
+    out.clear();
+    (g, out, batch)
+}
+
+#[test]
+fn complete_at_matches_complete_payload() {
+    let now = Instant::now();
+    for by_slot in [false, true] {
+        let (mut g, mut out, batch) = started_payload_graph();
+        if by_slot {
+            g.complete_at(batch[0], Ok(()), now, &mut out).unwrap();
+        } else {
+            g.complete_payload(id(1), Ok(()), now, &mut out).unwrap();
+        }
+        let ready: Vec<SlotRef> = out.ready.iter().map(|r| r.0).collect();
+        assert_eq!(ready, [batch[1], batch[2]]);
+        assert!(out.ready.iter().all(|r| r.1.enqueued_at == now));
+        assert_eq!(g.state(id(1)), Some(TaskState::Succeeded));
+        assert_eq!((g.len(), g.finished_len()), (3, 1));
+        // Failure by slot: the record and the dependents' root cause as by id.
+        assert_eq!(g.start(batch[1]), Some(2));
+        out.clear();
+        let outcome = Err(FailureReason::Panicked);
+        if by_slot {
+            g.complete_at(batch[1], outcome, now, &mut out).unwrap();
+        } else {
+            g.complete_payload(id(2), outcome, now, &mut out).unwrap();
+        }
+        assert_eq!(
+            g.state(id(2)),
+            Some(TaskState::Failed(FailureReason::Panicked))
+        );
+        assert_eq!((g.len(), g.finished_len()), (2, 2));
+        // A later batch sees both outcomes.
+        out.clear();
+        g.add_batch_payloads(&[spec(5, &[1]), spec(6, &[2])], vec![5, 6], now, &mut out)
+            .unwrap();
+        assert_eq!(out.failed, vec![(Some(6), id(2))]);
+        assert_eq!(out.ready.len(), 1);
+        assert_eq!(out.ready[0].0, out.batch[0]);
+        assert!(g.start(out.batch[1]).is_none(), "failed at once: stale");
+        assert_eq!(
+            g.complete_at(out.batch[1], Ok(()), now, &mut Released::default()),
+            Err(StateError::StaleSlot(out.batch[1]))
+        );
+    }
+}
+
+#[test]
+fn complete_at_refuses_stale_and_not_running() {
+    let now = Instant::now();
+    let (mut g, mut out, batch) = started_payload_graph();
+    // Waiting and ready tasks are not running.
+    for (at, n, state) in [
+        (batch[1], 2, TaskState::Waiting { remaining: 1 }),
+        (batch[3], 4, TaskState::Ready),
+    ] {
+        assert_eq!(
+            g.complete_at(at, Ok(()), now, &mut out),
+            Err(StateError::InvalidTransition {
+                task: id(n),
+                state,
+                operation: "complete"
+            })
+        );
+    }
+    g.complete_at(batch[0], Ok(()), now, &mut out).unwrap();
+    // Succeeded: the reference still names the task, which is not running.
+    let err = g.complete_at(batch[0], Ok(()), now, &mut out).unwrap_err();
+    assert_eq!(
+        err,
+        StateError::InvalidTransition {
+            task: id(1),
+            state: TaskState::Succeeded,
+            operation: "complete"
+        }
+    );
+    // Cancelled: stale.
+    out.clear();
+    assert_eq!(g.cancel_payload(id(4), &mut out).unwrap(), Some(4));
+    assert_eq!(
+        g.complete_at(batch[3], Ok(()), now, &mut out),
+        Err(StateError::StaleSlot(batch[3]))
+    );
+    // Forgotten: stale, even once the slot holds a new task.
+    assert_eq!(g.forget_all_finished(), 2);
+    assert_eq!(g.state(id(1)), None);
+    let err = g.complete_at(batch[0], Ok(()), now, &mut out).unwrap_err();
+    assert_eq!(err, StateError::StaleSlot(batch[0]));
+    assert!(err.to_string().starts_with("stale slot reference"));
+    out.clear();
+    g.add_batch_payloads(&[spec(7, &[])], vec![7], now, &mut out)
+        .unwrap();
+    assert!(out.batch[0] != batch[0] && out.batch[0] != batch[3]);
+    assert_eq!(g.start(out.batch[0]), Some(7));
+    for old in [batch[0], batch[3]] {
+        assert_eq!(
+            g.complete_at(old, Ok(()), now, &mut out),
+            Err(StateError::StaleSlot(old))
+        );
+    }
+    assert_eq!(g.state(id(7)), Some(TaskState::Running));
+    // Out of range.
+    let far = SlotRef {
+        slot: 1 << 20,
+        generation: 0,
+    };
+    assert_eq!(
+        g.complete_at(far, Ok(()), now, &mut out),
+        Err(StateError::StaleSlot(far))
+    );
+}
+
+#[test]
+fn complete_at_after_a_running_cancel_is_refused() {
+    // The executor's race: a running task is completed as cancelled by id, then its
+    // runner reports by slot.
+    let now = Instant::now();
+    let (mut g, mut out, batch) = started_payload_graph();
+    g.complete_payload(id(1), Err(FailureReason::Cancelled), now, &mut out)
+        .unwrap();
+    let mut doomed = out.failed.clone();
+    doomed.sort();
+    assert_eq!(doomed, vec![(Some(2), id(1)), (Some(3), id(1))]);
+    assert_eq!(
+        g.complete_at(batch[0], Ok(()), now, &mut out),
+        Err(StateError::StaleSlot(batch[0]))
+    );
+    assert_eq!(
+        g.state(id(1)),
+        Some(TaskState::Failed(FailureReason::Cancelled))
+    );
 }
 
 mod ranks {
