@@ -6,9 +6,9 @@
 //!   [`ExecTask`] (no map of our own, and no entry in the runtime's owned-task list:
 //!   shutdown finds ExecutableTasks here). The payload holds the task's first
 //!   `Notified` until the task starts and the runtime's `OwnedTask` reference until it
-//!   ends. A worker popping a `Start` item takes the `Notified` (the graph marks the
-//!   task running); the runner's report of its end takes the `OwnedTask` out with the
-//!   slot. A task doomed before it starts (cancelled, or a dependency failed) leaves
+//!   ends. A worker picking a `Start` item takes the `Notified` (the graph marks the
+//!   task running, and the task's header notes its slot for the report of its end,
+//!   see `ended.rs`); that report takes the `OwnedTask` out of the slot. A task doomed before it starts (cancelled, or a dependency failed) leaves
 //!   the graph whole, and its `Notified` is cancelled *outside* the lock, which drops
 //!   the future without polling it. A `Start` item of a task cancelled while queued is
 //!   stale (its slot's generation moved on) and is skipped by the pop that meets it.
@@ -17,25 +17,27 @@
 //! - `ready_len` mirrors the heap's length, stale items included (a hint read without the lock, so plain
 //!   `spawn` work pays one relaxed load per tick for all of this).
 //! - After `close`, nothing enters the graph or the heap: a submission is refused,
-//!   what would become ready is doomed, and `close` hands every task still held (not
-//!   started, or running) to the caller to cancel.
-//! - Starting a task notes its slot in a thread-local (`STARTED`), which the runner
-//!   takes at its first poll (normally the next poll on this thread) and reports its
-//!   end with, completing by slot without the graph's id lookup. The note is only a
-//!   hint: `complete` uses the slot only if the graph confirms it still holds that
-//!   task, and falls back to the id otherwise.
+//!   what would become ready is doomed, `close` hands every task still held (not
+//!   started, or running) to the caller to cancel, and ends are no longer recorded.
+//! - Workers meet the graph through [`Dispatch::exchange`]: one lock for a batch of
+//!   ends (`ended.rs`) and the next pick of ready tasks. A pick takes one task, or k
+//!   (at most `max`) while the heap holds k × `max` tasks per worker, best first;
+//!   picked tasks run in heap order on that worker. So with few ready tasks the order
+//!   is the heap's, strictly; with many, a task that becomes ready (or wakes) waits
+//!   for at most `max - 1` tasks picked before it, per worker.
 
-use std::cell::Cell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use taskweave_scheduler::{
-    DependencyGraph, FailureReason, GraphError, ReadyKey, ReadyQueue, Released, SlotRef, TaskId,
-    TaskSpec, TaskState,
+    DependencyGraph, GraphError, ReadyKey, ReadyQueue, Released, SlotRef, TaskId, TaskSpec,
+    TaskState,
 };
 
 use crossbeam_utils::CachePadded;
 
+use super::ended::End;
 use crate::sync::Mutex;
 use crate::task::{Notified, OwnedTask};
 
@@ -79,23 +81,6 @@ pub(crate) enum Refused {
     Graph(GraphError),
     /// The runtime is shutting down (`close` ran).
     Closed,
-}
-
-std::thread_local! {
-    /// The slot of the task last started on this thread, until its runner takes it.
-    static STARTED: Cell<Option<SlotRef>> = const { Cell::new(None) };
-}
-
-/// Notes the slot of a task just started on this thread, for its first poll.
-fn note_started(at: SlotRef) {
-    let _ = STARTED.try_with(|s| s.set(Some(at)));
-}
-
-/// The slot noted by the last start on this thread (taken: a second call returns
-/// `None`). A runner calls it at its first poll; it may be another task's slot, which
-/// `Dispatch::complete` detects.
-pub(crate) fn take_started() -> Option<SlotRef> {
-    STARTED.try_with(Cell::take).ok().flatten()
 }
 
 /// What the ready heap holds.
@@ -196,18 +181,6 @@ impl Dispatch {
         result
     }
 
-    /// The best ready item at `now`, if any. A `Start` item marks its task running.
-    pub(crate) fn pop(&self, _doomed: &mut Doomed) -> Option<Notified> {
-        if !self.has_ready() {
-            return None;
-        }
-        let now = Instant::now();
-        let mut inner = self.inner.lock();
-        let found = inner.pop_best(now);
-        self.ready_len.store(inner.ready.len(), Relaxed);
-        found
-    }
-
     /// Puts a started task that was woken back into the heap. Returns false (and
     /// drops it) after `close`.
     pub(crate) fn push_wake(&self, key: ReadyKey, task: Notified) -> bool {
@@ -222,72 +195,60 @@ impl Dispatch {
         true
     }
 
-    /// Records the end of a started task (`at`: its slot, if the runner knows it) and
-    /// releases or dooms its dependents. Returns how many became ready, or `None` if
-    /// the graph refused the completion (the task was already finished: a cancel won
-    /// the race). `ended` receives the graph's ownership of the task, for the caller to
-    /// drop outside the lock. With `next`, also
-    /// takes the best ready item under the same lock (for the completing worker to run
-    /// next, saving it a second trip through the lock).
-    ///
-    /// `from_runner`: the runner reports its own end (counted as the end of a running
-    /// task), rather than a `TaskHandle::cancel` of a running task.
-    pub(crate) fn complete(
+    /// One worker's trip to the graph: records `ends` (emptied), whose dependents are
+    /// released or doomed, then picks ready tasks into `pick.into`, best first (see the
+    /// module docs for how many). Returns how many tasks became ready. `finished` receives the graph's
+    /// ownership of the tasks that ended, and `doomed` the tasks that will never start,
+    /// for the caller to drop and cancel outside the lock.
+    pub(crate) fn exchange(
         &self,
-        id: TaskId,
-        at: Option<SlotRef>,
-        outcome: Result<(), FailureReason>,
-        from_runner: bool,
+        ends: &mut Vec<End>,
+        pick: Pick<'_>,
+        finished: &mut Vec<ExecTask>,
         doomed: &mut Doomed,
-        ended: &mut Option<ExecTask>,
-        mut next: Option<&mut Option<Notified>>,
-    ) -> Option<usize> {
+    ) -> usize {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         let inner = &mut *inner;
-        if from_runner {
-            inner.stats.add_ended();
+        let mut released = 0;
+        if inner.closed {
+            // Shutdown cancels every task: their ends are not failures for their
+            // dependents to inherit (their handles resolve as shut down).
+            ends.clear();
         }
-        let mut done = std::mem::take(&mut inner.scratch);
-        done.clear();
-        let graph = &mut inner.graph;
-        let completed = match at {
-            Some(at) if graph.task_at(at) == Some(id) => {
-                graph.complete_at(at, outcome, now, &mut done)
+        if !ends.is_empty() {
+            let mut done = std::mem::take(&mut inner.scratch);
+            for end in ends.drain(..) {
+                done.clear();
+                match inner.graph.complete_at(end.at, end.outcome, now, &mut done) {
+                    Ok(held) => {
+                        finished.extend(held);
+                        inner.stats.add_ended();
+                        inner.stats.add_outcome(end.outcome);
+                        released += inner.apply(&mut done, doomed);
+                    }
+                    // Each end is reported once (ended.rs), by the slot the task
+                    // started in, which stays valid until then.
+                    Err(e) => debug_assert!(false, "refused end report: {e}"),
+                }
             }
-            _ => graph.complete_payload(id, outcome, now, &mut done),
+            inner.scratch = done;
+        }
+        // A batch of k only while the heap holds k * max tasks per worker: with few
+        // ready tasks, strict heap order; with many, a task that becomes ready waits
+        // for at most max - 1 tasks picked before it, per worker.
+        let share = match pick.max {
+            0 => 0,
+            max => (inner.ready.len() / (pick.spread.max(1) * max)).clamp(1, max),
         };
-        match completed {
-            Ok(held) => *ended = held,
-            Err(_) => {
-                // Already finished (a cancel raced the end): nothing to release.
-                inner.scratch = done;
-                return None;
-            }
-        }
-        inner.stats.add_outcome(outcome);
-        let mut handed_over = 0;
-        if let Some(next) = next.as_deref_mut() {
-            if inner.hands_over(&done) {
-                // The one task released is the best ready one (the heap is empty): the
-                // completing worker runs it next without a trip through the heap.
-                let (at, _) = done.ready.pop().expect("one released task");
-                *next = inner.graph.start_with(at, take_notified);
-                debug_assert!(next.is_some(), "a released task is ready");
-                note_started(at);
-                inner.stats.add_started();
-                handed_over = 1;
-            }
-        }
-        let released = handed_over + inner.apply(&mut done, doomed);
-        inner.scratch = done;
-        if let Some(next) = next {
-            if next.is_none() {
-                *next = inner.pop_best(now);
+        for _ in 0..share {
+            match inner.pop_best(now) {
+                Some(task) => pick.into.push_back(task),
+                None => break,
             }
         }
         self.ready_len.store(inner.ready.len(), Relaxed);
-        Some(released)
+        released
     }
 
     /// Cancels a task that has not started. Returns `Ok(true)` if it was cancelled
@@ -381,9 +342,23 @@ impl Closed {
     }
 }
 
-/// Takes the first-run reference out of a task's payload as it starts.
-fn take_notified(payload: &mut Option<ExecTask>) -> Option<Notified> {
-    payload.as_mut()?.notified.take()
+/// Where [`Dispatch::exchange`] puts the ready tasks it picks, and how many.
+pub(crate) struct Pick<'a> {
+    pub(crate) into: &'a mut VecDeque<Notified>,
+    /// At most this many (0: only record ends).
+    pub(crate) max: usize,
+    /// The number of workers sharing the heap.
+    pub(crate) spread: usize,
+}
+
+/// Takes the first-run reference out of a task's payload as it starts, and notes the
+/// task's slot in its header for the report of its end (`ended.rs`).
+fn start_task(at: SlotRef) -> impl FnOnce(&mut Option<ExecTask>) -> Option<Notified> {
+    move |payload| {
+        let task = payload.as_mut()?.notified.take()?;
+        task.raw().end_report().store(at.to_bits(), Relaxed);
+        Some(task)
+    }
 }
 
 impl Inner {
@@ -394,21 +369,13 @@ impl Inner {
             match self.ready.pop(now)? {
                 Item::Wake(task) => return Some(task),
                 Item::Start(at) => {
-                    if let Some(task) = self.graph.start_with(at, take_notified) {
-                        note_started(at);
+                    if let Some(task) = self.graph.start_with(at, start_task(at)) {
                         self.stats.add_started();
                         return Some(task);
                     }
                 }
             }
         }
-    }
-
-    /// True if a completion that released `done` can hand its one released task
-    /// straight to the completing worker: exactly one became ready, nothing else is
-    /// queued (so it is the best), and the runtime is not closing.
-    fn hands_over(&self, done: &Released<ExecTask>) -> bool {
-        done.ready.len() == 1 && self.ready.is_empty() && !self.closed
     }
 
     /// Hands a task that will never start to the caller (to cancel outside the lock)

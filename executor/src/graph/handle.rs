@@ -98,18 +98,11 @@ impl<T> TaskHandle<T> {
         match self.handle.shared.dispatch.cancel(self.id, &mut doomed) {
             Ok(true) => {}
             Ok(false) => {
-                // Running (or popped and about to run). Record the cancellation in the
-                // graph now — the runner may be dropped before its first poll and then
-                // could not report — and stop the future. If the runner finishes first,
-                // the graph refuses this and the task's own result stands; if this
-                // comes first, the runner's report is refused and it yields Cancelled.
+                // Running (or picked and about to run): stop the future. The task's
+                // end is reported as cancelled when it stops (`ended.rs`), unless it
+                // finished first: then its own result stands, for its handle and its
+                // dependents alike.
                 self.join.abort();
-                self.handle.complete_executable(
-                    self.id,
-                    None,
-                    Err(FailureReason::Cancelled),
-                    false,
-                );
             }
             Err(_) => {} // finished already, or forgotten
         }

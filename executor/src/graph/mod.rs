@@ -14,7 +14,8 @@
 //!   heap, so its priority holds; plain `spawn` never touches it.
 //!
 //! Files: `executable.rs` (builder), `body.rs` (what runs), `run.rs` (the runner:
-//! attempts, timeout, retries, reporting), `retry.rs` (policies and backoff),
+//! attempts, timeout, retries), `ended.rs` (reporting a task's end to the graph,
+//! exactly once, in batches), `retry.rs` (policies and backoff),
 //! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`,
 //! `stats.rs` (counters: submitted, started, outcomes; [`GraphMetrics`]),
 //! `admit.rs` (the resource monitor's gate: in-flight permits taken at a task's first
@@ -24,6 +25,7 @@ pub(crate) mod admit;
 pub(crate) mod backlog;
 mod body;
 pub(crate) mod dispatch;
+pub(crate) mod ended;
 mod executable;
 mod handle;
 mod retry;
@@ -51,48 +53,5 @@ pub(crate) fn cancel_doomed(doomed: dispatch::Doomed) {
         // The root cause travels with the cancellation, so the TaskHandle can report
         // `DependencyFailed(root)` even after the graph forgot the record.
         task.cancel(root.map(TaskId::as_u64));
-    }
-}
-
-impl crate::runtime::Handle {
-    /// Reports a started ExecutableTask's end to the graph (`at`: its slot, if known)
-    /// and gets what it released running. Returns false if the graph refused it (already finished: a
-    /// cancellation won).
-    ///
-    /// On one of this runtime's workers (where a task's end is normally reported), the
-    /// best ready task is taken in the same critical section and handed to the worker
-    /// to run next; only work beyond that wakes a sleeper.
-    pub(crate) fn complete_executable(
-        &self,
-        id: TaskId,
-        at: Option<taskweave_scheduler::SlotRef>,
-        outcome: Result<(), FailureReason>,
-        from_runner: bool,
-    ) -> bool {
-        let shared = &self.shared;
-        let mut doomed = Vec::new();
-        let on_worker = crate::runtime::on_worker_of(shared);
-        let mut next = None;
-        let mut ended = None;
-        let released = shared.dispatch.complete(
-            id,
-            at,
-            outcome,
-            from_runner,
-            &mut doomed,
-            &mut ended,
-            on_worker.then_some(&mut next),
-        );
-        // The graph's ownership of the task (not the last reference: the task is being
-        // polled, or its canceller holds its JoinHandle).
-        drop(ended);
-        if let Some(task) = next {
-            crate::runtime::run_next_on_this_worker(shared, task);
-        }
-        if released.is_some() && shared.dispatch.has_ready() {
-            shared.notify_one();
-        }
-        cancel_doomed(doomed);
-        released.is_some()
     }
 }

@@ -2,16 +2,14 @@
 //! backoff, panic capture, and reporting the outcome to the dependency graph.
 //!
 //! Invariants:
-//! - The outcome is reported to the graph exactly once, and only if the task started
-//!   (its first poll): on success or final failure from `poll`, or — if the future is
-//!   dropped while started and unreported (aborted by `TaskHandle::cancel`, or runtime
-//!   shutdown) — as `Cancelled` from `Drop`.
-//! - A task that never started reports nothing: the graph already knows why (it was
-//!   cancelled or a dependency failed before it could start).
+//! - The runner reports its outcome when its last attempt ends (in `poll`), through
+//!   the end-report protocol of `ended.rs`: the report is made once, by whoever claims
+//!   it — the runner here, or the task's release if the runner never got to it
+//!   (aborted by `TaskHandle::cancel` before or while running, or runtime shutdown),
+//!   which reports `Cancelled`. A task that never started reports nothing.
 //! - The runner holds no reference to its runtime (one shared counter less to touch
 //!   per task): it reports through the thread's current runtime, checked to be its
-//!   own. Polls and cancellations run on that runtime's workers; only a drop during
-//!   runtime shutdown happens elsewhere, and then there is nobody left to tell.
+//!   own. Polls run on that runtime's workers.
 //! - With the resource monitor on, the runner holds a `Ticket` (`admit.rs`): its first
 //!   poll waits there for an in-flight permit before the body starts (the graph
 //!   already counts the task as running; its timeout starts with the attempt, after
@@ -24,12 +22,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use taskweave_scheduler::{FailureReason, SlotRef, TaskId};
+use taskweave_scheduler::{FailureReason, TaskId};
 
 use super::admit::Ticket;
 use super::body::TaskBody;
+use super::ended::{self, End};
 use super::handle::TaskError;
 use super::retry::{RetryOn, RetryPolicy};
+use crate::task::RawTask;
 use crate::time::Sleep;
 
 enum Phase<A> {
@@ -54,9 +54,6 @@ struct Limits {
 /// The runnable form of an ExecutableTask.
 pub(crate) struct Executable<B: TaskBody> {
     id: TaskId,
-    /// The task's slot in the graph, noted at its first poll (see `dispatch.rs`), to
-    /// report its end without the graph's id lookup.
-    slot: Option<SlotRef>,
     /// The task's name, for the trace recorder.
     name: Option<std::sync::Arc<str>>,
     /// The address of the runtime's shared state: an identity, never dereferenced.
@@ -67,8 +64,6 @@ pub(crate) struct Executable<B: TaskBody> {
     /// Attempts started so far.
     attempts: u32,
     phase: Phase<B::Attempt>,
-    started: bool,
-    reported: bool,
     /// The monitor's gate pass (`None` when the monitor is off).
     ticket: Option<Ticket>,
 }
@@ -85,7 +80,6 @@ impl<B: TaskBody> Executable<B> {
     ) -> Self {
         Executable {
             id,
-            slot: None,
             name,
             runtime,
             body,
@@ -93,24 +87,27 @@ impl<B: TaskBody> Executable<B> {
                 .then(|| Box::new(Limits { timeout, retry })),
             attempts: 0,
             phase: Phase::Idle,
-            started: false,
-            reported: false,
             ticket,
         }
     }
 
-    /// Tells the graph how the task ended. False if the graph refused because the
-    /// task was cancelled first (then the cancellation is the task's result).
-    fn report(&mut self, outcome: Result<(), FailureReason>) -> bool {
-        self.reported = true;
+    /// Tells the graph how the task ended (`waker`: the task's own, through which the
+    /// runner finds its task's end-report word).
+    fn report(&mut self, outcome: Result<(), FailureReason>, waker: &std::task::Waker) {
         if let Some(ticket) = &mut self.ticket {
             // Free the slot first, so the task it goes to can be the next one run.
             ticket.finish();
         }
+        let Some(task) = RawTask::of_waker(waker) else {
+            // Polled through a foreign waker (never by our workers): the release
+            // reports the end, as cancelled.
+            return;
+        };
         crate::runtime::with_runtime_at(self.runtime, |handle| {
-            handle.complete_executable(self.id, self.slot, outcome, true)
-        })
-        .unwrap_or(true)
+            if let Some(at) = ended::claim(task) {
+                ended::report(&handle.shared, End { at, outcome });
+            }
+        });
     }
 
     /// Decides what a failed attempt leads to: a retry (returns `None`) or the final
@@ -159,10 +156,6 @@ impl<B: TaskBody> Future for Executable<B> {
         if let Some(name) = &this.name {
             crate::runtime::trace::note_task_name(|| name.clone().into());
         }
-        if !this.started {
-            this.slot = super::dispatch::take_started();
-        }
-        this.started = true;
         // Monitor gate (admit.rs): before the body first runs, take an in-flight permit
         // (and the declared resources); without one, wait to be granted it.
         if let Some(ticket) = &mut this.ticket {
@@ -188,7 +181,7 @@ impl<B: TaskBody> Future for Executable<B> {
                         // cleanly rather than panic if it ever is.
                         let error =
                             TaskError::Failed("the task cannot start another attempt".into());
-                        this.report(Err(error.reason()));
+                        this.report(Err(error.reason()), cx.waker());
                         return Poll::Ready(Err(error));
                     }
                 },
@@ -206,11 +199,7 @@ impl<B: TaskBody> Future for Executable<B> {
                     let error = match polled {
                         Ok(Poll::Ready(Ok(value))) => {
                             this.phase = Phase::Idle;
-                            if !this.report(Ok(())) {
-                                // `TaskHandle::cancel` won the race: stay consistent with
-                                // the graph, whose dependents were already doomed.
-                                return Poll::Ready(Err(TaskError::Cancelled));
-                            }
+                            this.report(Ok(()), cx.waker());
                             return Poll::Ready(Ok(value));
                         }
                         Ok(Poll::Ready(Err(e))) => TaskError::Failed(e),
@@ -228,19 +217,11 @@ impl<B: TaskBody> Future for Executable<B> {
                     // Drop the failed attempt (its destructor may panic too).
                     let _ = catch_unwind(AssertUnwindSafe(|| this.phase = Phase::Idle));
                     if let Some(error) = this.after_failure(error) {
-                        this.report(Err(error.reason()));
+                        this.report(Err(error.reason()), cx.waker());
                         return Poll::Ready(Err(error));
                     }
                 }
             }
-        }
-    }
-}
-
-impl<B: TaskBody> Drop for Executable<B> {
-    fn drop(&mut self) {
-        if self.started && !self.reported {
-            self.report(Err(FailureReason::Cancelled));
         }
     }
 }

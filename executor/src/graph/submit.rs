@@ -15,12 +15,15 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use taskweave_scheduler::{GraphError, Priority, ReadyKey, SpecError, TaskId, TaskSpec};
+use taskweave_scheduler::{
+    FailureReason, GraphError, Priority, ReadyKey, SpecError, TaskId, TaskSpec,
+};
 
 use super::admit::{self, Pending, Ticket};
 use super::backlog::{self, Reservation};
 use super::body::TaskBody;
 use super::dispatch::{Doomed, ExecTask, Refused};
+use super::ended;
 use super::executable::ExecutableTask;
 use super::handle::TaskHandle;
 use super::run::Executable;
@@ -166,9 +169,15 @@ impl Schedule for ExecSchedule {
         }
     }
 
-    /// Never in the owned-task list: the graph held the task's ownership, and gave it
-    /// up when the runner reported the end (or shutdown took it).
-    fn release(&self, _task: &RawTask) -> Option<OwnedTask> {
+    /// The task completed. It is never in the owned-task list: the graph holds its
+    /// ownership until its end is applied there. If the runner did not report the end
+    /// (the task was aborted before or while running, or shut down), it is reported
+    /// here, as cancelled (`ended.rs`).
+    fn release(&self, task: &RawTask) -> Option<OwnedTask> {
+        if let Some(at) = ended::claim(*task) {
+            let outcome = Err(FailureReason::Cancelled);
+            ended::report(&self.shared, ended::End { at, outcome });
+        }
         None
     }
 }

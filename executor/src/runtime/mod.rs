@@ -334,13 +334,36 @@ pub(crate) fn on_worker_of(shared: &shared::Shared) -> bool {
     context::with_worker(|w| w.is_some_and(|w| w.serves(shared)))
 }
 
-/// Hands `task`, just taken from the ready heap, to this worker to run next. The
-/// caller checked [`on_worker_of`]; elsewhere the task goes to the injector.
-pub(crate) fn run_next_on_this_worker(shared: &shared::Shared, task: crate::task::Notified) {
+/// Buffers an ExecutableTask's end in this worker (see `graph/ended.rs`) if this is a
+/// worker of the runtime whose shared state is `shared`; else hands it back.
+pub(crate) fn buffer_end(
+    shared: &shared::Shared,
+    end: crate::graph::ended::End,
+) -> Option<crate::graph::ended::End> {
     context::with_worker(|w| match w {
-        Some(w) if w.serves(shared) => w.run_ready_next(task),
-        _ => shared.push_remote(task),
-    });
+        Some(w) if w.serves(shared) => {
+            w.buffer_end(end);
+            None
+        }
+        _ => Some(end),
+    })
+}
+
+/// Applies ExecutableTask ends reported off the runtime's workers, at once.
+pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::ended::End>) {
+    let (mut finished, mut doomed) = (Vec::new(), Vec::new());
+    let mut none = std::collections::VecDeque::new();
+    let pick = crate::graph::dispatch::Pick {
+        into: &mut none,
+        max: 0,
+        spread: 1,
+    };
+    let released = shared
+        .dispatch
+        .exchange(ends, pick, &mut finished, &mut doomed);
+    drop(finished);
+    shared.notify_ready_heap(released);
+    crate::graph::cancel_doomed(doomed);
 }
 
 /// Runs `f` with the current runtime if it is the one whose identity is `runtime`

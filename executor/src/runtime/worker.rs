@@ -4,9 +4,16 @@
 //! - Only the owning thread pushes to or pops from a worker's deque; thieves use its
 //!   `Stealer` and take from the front (FIFO), in batches.
 //! - Every `global_queue_interval` ticks the worker takes from the injector, then from
-//!   its own deque, before anything else (hand-overs, the LIFO slot, the ExecutableTask
-//!   ready heap), so neither outside tasks nor plain local tasks starve behind a busy
-//!   stream of other work. A task that wakes itself goes to the back of the deque,
+//!   its own deque, before anything else (the LIFO slot, the ExecutableTasks it picked,
+//!   the ready heap), so neither outside tasks nor plain local tasks starve behind a
+//!   busy stream of other work.
+//! - ExecutableTasks: the worker picks ready tasks from the heap a few at a time (its
+//!   share, see `Dispatch::exchange`) and runs them in the order picked; the ends of
+//!   tasks it ran are buffered and applied at its next exchange with the graph
+//!   (`graph/ended.rs`), which happens whenever it has no picked task left and ends
+//!   or ready tasks wait, before it steals or parks, and when the buffer is full.
+//!   Neither buffer is shared: picked tasks are not stealable, and a task picked by a
+//!   worker runs on it. A task that wakes itself goes to the back of the deque,
 //!   behind the work already there.
 //! - A task spawned or woken by a running task takes the worker's LIFO slot and runs
 //!   right after it, at most `MAX_LIFO_POLLS_PER_TICK` times in a row; the slot is not
@@ -17,16 +24,24 @@
 //!   the tasks left in its deque, so anything they schedule goes to the injector, which
 //!   shutdown drains.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::context;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
+use crate::graph::dispatch::Pick;
+use crate::graph::ended::{End, MAX_BUFFERED_ENDS};
 use crate::sync::Arc;
 use crate::task::Notified;
 
 /// Consecutive LIFO-slot polls after one task before the slot's task must queue.
 const MAX_LIFO_POLLS_PER_TICK: u32 = 3;
+
+/// The most ready ExecutableTasks a worker picks at once (it picks fewer when the
+/// heap holds fewer than this many per worker).
+const MAX_PICK: usize = 8;
 
 /// The worker's own state; lives on its thread's stack while it runs.
 pub(crate) struct WorkerCore {
@@ -35,9 +50,10 @@ pub(crate) struct WorkerCore {
     local: Worker<Notified>,
     /// The next task to run, ahead of the deque; only this worker sees it.
     lifo_slot: std::cell::Cell<Option<Notified>>,
-    /// The ready-heap task this worker took while reporting a completion: it was the
-    /// best ready one then, so it runs next, before anything else.
-    ready_next: std::cell::Cell<Option<Notified>>,
+    /// Ready ExecutableTasks picked from the heap, best first, to run on this worker.
+    picked: RefCell<VecDeque<Notified>>,
+    /// Ends of ExecutableTasks run here, not yet applied to the graph.
+    ended: RefCell<Vec<End>>,
     tick: std::cell::Cell<u32>,
     is_searching: std::cell::Cell<bool>,
     rng: std::cell::Cell<u32>,
@@ -50,7 +66,8 @@ impl WorkerCore {
             shared,
             local,
             lifo_slot: std::cell::Cell::new(None),
-            ready_next: std::cell::Cell::new(None),
+            picked: RefCell::new(VecDeque::with_capacity(MAX_PICK)),
+            ended: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
             tick: std::cell::Cell::new(0),
             // Workers start awake and not searching (Idle::new counts them so).
             is_searching: std::cell::Cell::new(false),
@@ -72,12 +89,69 @@ impl WorkerCore {
         }
     }
 
-    /// Runs `task`, taken from the ready heap by this worker, as its very next task.
-    pub(crate) fn run_ready_next(&self, task: Notified) {
-        if let Some(previous) = self.ready_next.replace(Some(task)) {
-            // Two hand-overs within one poll (rare): the older one queues locally.
-            self.push_back(previous);
+    /// Buffers the end of an ExecutableTask run on this worker; applies the buffer
+    /// once it is full.
+    pub(crate) fn buffer_end(&self, end: End) {
+        let full = {
+            let mut ended = self.ended.borrow_mut();
+            ended.push(end);
+            ended.len() >= MAX_BUFFERED_ENDS
+        };
+        if full {
+            self.exchange(0);
         }
+    }
+
+    /// Applies the buffered ends to the graph and picks up to `max_pick` ready tasks
+    /// (see `Dispatch::exchange`), under one lock; returns the first picked task.
+    fn exchange(&self, max_pick: usize) -> Option<Notified> {
+        let shared = &*self.shared;
+        // Taken out of the cells for the call: dropping and cancelling below may run
+        // code that reports more ends here.
+        let mut ends = std::mem::take(&mut *self.ended.borrow_mut());
+        let mut picked = std::mem::take(&mut *self.picked.borrow_mut());
+        let (mut finished, mut doomed) = (Vec::new(), Vec::new());
+        let pick = Pick {
+            into: &mut picked,
+            max: max_pick,
+            spread: shared.remotes.len(),
+        };
+        let released = shared
+            .dispatch
+            .exchange(&mut ends, pick, &mut finished, &mut doomed);
+        let first = picked.pop_front();
+        {
+            // Give the (now empty) buffers back, keeping their capacity, unless
+            // something was buffered meanwhile.
+            let mut cell = self.ended.borrow_mut();
+            if cell.is_empty() {
+                *cell = ends;
+            }
+            let mut cell = self.picked.borrow_mut();
+            if cell.is_empty() {
+                *cell = picked;
+            } else {
+                cell.extend(picked);
+            }
+        }
+        drop(finished);
+        if released > 0 && shared.dispatch.has_ready() {
+            shared.notify_one();
+        }
+        crate::graph::cancel_doomed(doomed);
+        first
+    }
+
+    /// The next ExecutableTask this worker picked, or a trip to the graph when it has
+    /// none left and ends or ready tasks wait.
+    fn next_exec_task(&self) -> Option<Notified> {
+        if let Some(task) = self.picked.borrow_mut().pop_front() {
+            return Some(task);
+        }
+        if self.ended.borrow().is_empty() && !self.shared.dispatch.has_ready() {
+            return None;
+        }
+        self.exchange(MAX_PICK)
     }
 
     /// Queues a task at the back of this worker's deque and, if nobody is looking
@@ -115,7 +189,10 @@ impl WorkerCore {
         // No longer this thread's worker: what dropping these tasks schedules goes to
         // the injector, which shutdown drains.
         drop(self.lifo_slot.take());
-        drop(self.ready_next.take());
+        // Ends still buffered: the graph must learn of them (it counts those tasks as
+        // running). Picked tasks not run are cancelled by shutdown, through the graph.
+        self.exchange(0);
+        drop(self.picked.take());
         while let Some(task) = self.local.pop() {
             drop(task);
         }
@@ -142,13 +219,10 @@ impl WorkerCore {
                 return Some(task);
             }
         }
-        if let Some(task) = self.ready_next.take() {
-            return Some(task);
-        }
         if let Some(task) = self.lifo_slot.take() {
             return Some(task);
         }
-        if let Some(task) = self.pop_ready_heap() {
+        if let Some(task) = self.next_exec_task() {
             return Some(task);
         }
         if let Some(task) = self.local.pop() {
@@ -161,17 +235,6 @@ impl WorkerCore {
                 Steal::Retry => continue,
             }
         }
-    }
-
-    /// The best ready ExecutableTask, if the heap has any (one relaxed load if not).
-    fn pop_ready_heap(&self) -> Option<Notified> {
-        if !self.shared.dispatch.has_ready() {
-            return None;
-        }
-        let mut doomed = Vec::new();
-        let task = self.shared.dispatch.pop(&mut doomed);
-        crate::graph::cancel_doomed(doomed);
-        task
     }
 
     fn steal_work(&self) -> Option<Notified> {
@@ -205,7 +268,7 @@ impl WorkerCore {
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
             }
-            if let Some(task) = self.pop_ready_heap() {
+            if let Some(task) = self.next_exec_task() {
                 return Some(task);
             }
             if !retry {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! Cell<F, S> (repr(C))
-//! ├── Header   state word, vtable, id, owned-list key      (type-erased access)
+//! ├── Header   state word, vtable, id, owned-list key, end-report word (type-erased)
 //! ├── Core     scheduler S, Stage<F> = Running(F) | Finished(output) | Consumed
 //! └── Trailer  join waker slot
 //! ```
@@ -17,7 +17,7 @@ use std::future::Future;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
-use crate::sync::UnsafeCell;
+use crate::sync::{AtomicU64, UnsafeCell};
 use crate::task::state::State;
 use crate::task::{Id, JoinError, Notified, Schedule};
 
@@ -33,10 +33,18 @@ pub(crate) struct Header {
     /// cause's id); written by the holder of its only `Notified` just before the
     /// cancelling run, read by that run.
     pub(crate) cancel_cause: UnsafeCell<Option<u64>>,
+    /// ExecutableTasks only: the task's graph slot once it started, until its end is
+    /// reported; [`NO_END_REPORT`] before and after. Whoever swaps the slot out reports
+    /// the end, so it is reported exactly once (see `graph/ended.rs`).
+    pub(crate) end_report: AtomicU64,
 }
 
-// SAFETY: the header's mutable parts are atomics or written before the task is shared
-// (owned_key), so sharing `&Header` across threads is sound.
+/// The value of [`Header::end_report`] when there is no end to report.
+pub(crate) const NO_END_REPORT: u64 = u64::MAX;
+
+// SAFETY: the header's mutable parts are atomics, or written under the protocols their
+// docs state (owned_key under the owned list's lock, cancel_cause by the holder of the
+// only Notified), so sharing `&Header` across threads is sound.
 unsafe impl Send for Header {}
 // SAFETY: as above.
 unsafe impl Sync for Header {}
@@ -94,6 +102,7 @@ impl<F: Future, S: Schedule> Cell<F, S> {
                 id,
                 owned_key: UnsafeCell::new(usize::MAX),
                 cancel_cause: UnsafeCell::new(None),
+                end_report: AtomicU64::new(NO_END_REPORT),
             },
             core: Core {
                 scheduler,

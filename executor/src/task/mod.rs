@@ -37,6 +37,7 @@ pub use crate::spawn;
 /// Runs a blocking closure; see [`crate::spawn_blocking`].
 pub use crate::spawn_blocking;
 
+pub(crate) use self::core::NO_END_REPORT;
 use self::core::{Cell, Header};
 
 /// A task's identifier, unique among all tasks of the process.
@@ -132,6 +133,19 @@ impl RawTask {
         &self.header().owned_key
     }
 
+    /// ExecutableTasks: the word their end is reported through (see
+    /// [`core::Header::end_report`]).
+    pub(crate) fn end_report(&self) -> &crate::sync::AtomicU64 {
+        &self.header().end_report
+    }
+
+    /// The task a waker made by this runtime's tasks wakes, or `None` for any other
+    /// waker. For a task to find itself while it is polled: the returned pointer is
+    /// valid as long as the waker is.
+    pub(crate) fn of_waker(waker: &std::task::Waker) -> Option<RawTask> {
+        waker::task_ptr(waker).map(|ptr| RawTask { ptr })
+    }
+
     fn drop_reference(self) {
         if self.state().ref_dec() {
             // SAFETY: that was the last reference.
@@ -155,6 +169,11 @@ impl Notified {
     /// The task's id.
     pub(crate) fn id(&self) -> Id {
         self.raw.id()
+    }
+
+    /// The task, not owned.
+    pub(crate) fn raw(&self) -> RawTask {
+        self.raw
     }
 
     /// Polls the task (or cancels it, if aborted), consuming this reference.

@@ -24,6 +24,11 @@ pub(super) unsafe fn borrowed_waker(ptr: NonNull<Header>) -> Waker {
     unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &VTABLE)) }
 }
 
+/// The task `waker` points at, if it is one of ours.
+pub(super) fn task_ptr(waker: &Waker) -> Option<NonNull<Header>> {
+    std::ptr::eq(waker.vtable(), &VTABLE).then(|| header(waker.data()))
+}
+
 fn header(data: *const ()) -> NonNull<Header> {
     // SAFETY: every RawWaker with VTABLE was built from a non-null header pointer.
     unsafe { NonNull::new_unchecked(data as *mut Header) }

@@ -152,6 +152,35 @@ pub struct SlotRef {
     generation: u32,
 }
 
+impl SlotRef {
+    /// The reference as one number (to keep it in an atomic word). Never `u64::MAX`:
+    /// slot indices stay below `u32::MAX`.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{DependencyGraph, Released, SlotRef, TaskId, TaskSpec};
+    ///
+    /// let mut g = DependencyGraph::with_payloads();
+    /// let mut out = Released::default();
+    /// g.add_batch_payloads(&[TaskSpec::new(TaskId::new(1))], vec![()], Instant::now(), &mut out)
+    ///     .unwrap();
+    /// let at = out.batch[0];
+    /// assert_ne!(at.to_bits(), u64::MAX);
+    /// assert_eq!(SlotRef::from_bits(at.to_bits()), at);
+    /// ```
+    pub fn to_bits(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.slot)
+    }
+
+    /// The reference [`to_bits`](Self::to_bits) made `bits` from.
+    pub fn from_bits(bits: u64) -> SlotRef {
+        SlotRef {
+            slot: bits as u32,
+            generation: (bits >> 32) as u32,
+        }
+    }
+}
+
 /// What a payload-carrying operation released or doomed (see
 /// [`DependencyGraph::add_batch_payloads`]).
 #[derive(Debug)]

@@ -1,0 +1,56 @@
+//! Reporting a started ExecutableTask's end to the graph: exactly once, by slot, and
+//! in batches.
+//!
+//! Protocol (the word is the task header's `end_report`):
+//! - When a worker picks a task from the ready heap, the graph marks it running and
+//!   stores the task's [`SlotRef`] in the word (under the dispatch lock).
+//! - The runner, when its last attempt ends, swaps the word for `NO_END_REPORT` and,
+//!   if it got a slot, reports its outcome.
+//! - The task's release (the harness calls it when the task completes in any way:
+//!   finished, aborted before or while running, cancelled at shutdown) swaps the word
+//!   too and, if the runner did not report, reports `Cancelled`.
+//!
+//! So whoever swaps the slot out reports, and the end is reported exactly once. A task
+//! that never started (doomed, refused, dropped unsubmitted) has nothing in the word
+//! and reports nothing: the graph already knows why it will not run.
+//!
+//! A report made on one of the runtime's workers is buffered in the worker and applied
+//! at its next [`Dispatch::exchange`](super::dispatch::Dispatch::exchange), together
+//! with its next pick of ready tasks (at the latest when the buffer holds
+//! [`MAX_BUFFERED_ENDS`]): a worker takes the dispatch lock about once per batch, not
+//! once per task. Elsewhere a report is applied at once. Until a buffered end is
+//! applied the graph still counts the task as running, and its dependents wait.
+
+use std::sync::atomic::Ordering::AcqRel;
+
+use taskweave_scheduler::{FailureReason, SlotRef};
+
+use crate::runtime::shared::Shared;
+use crate::task::{RawTask, NO_END_REPORT};
+
+/// Ends a worker buffers before it applies them (at the latest).
+pub(crate) const MAX_BUFFERED_ENDS: usize = 16;
+
+/// A started task's end, to record in the graph.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct End {
+    pub(crate) at: SlotRef,
+    pub(crate) outcome: Result<(), FailureReason>,
+}
+
+/// Takes the task's end report out of its header: `Some(slot)` for the one caller
+/// that must report it.
+pub(crate) fn claim(task: RawTask) -> Option<SlotRef> {
+    match task.end_report().swap(NO_END_REPORT, AcqRel) {
+        NO_END_REPORT => None,
+        bits => Some(SlotRef::from_bits(bits)),
+    }
+}
+
+/// Reports a claimed end: buffered on one of this runtime's workers, else at once.
+pub(crate) fn report(shared: &Shared, end: End) {
+    if let Some(end) = crate::runtime::buffer_end(shared, end) {
+        let mut ends = vec![end];
+        crate::runtime::apply_ends(shared, &mut ends);
+    }
+}
