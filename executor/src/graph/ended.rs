@@ -14,12 +14,16 @@
 //! that never started (doomed, refused, dropped unsubmitted) has nothing in the word
 //! and reports nothing: the graph already knows why it will not run.
 //!
-//! A report made on one of the runtime's workers is buffered in the worker and applied
-//! at its next [`Dispatch::exchange`](super::dispatch::Dispatch::exchange), together
-//! with its next pick of ready tasks (at the latest when the buffer holds
-//! [`MAX_BUFFERED_ENDS`]): a worker takes the dispatch lock about once per batch, not
-//! once per task. Elsewhere a report is applied at once. Until a buffered end is
-//! applied the graph still counts the task as running, and its dependents wait.
+//! A report made on one of the runtime's workers goes through the worker
+//! (`WorkerCore::buffer_end`): while the ready heap holds plenty of work (enough for
+//! every worker to pick batches, see `Dispatch::exchange`), the end waits in the
+//! worker's buffer and is applied at its next trip to the graph, together with its
+//! next pick — when its picked tasks run out, before it steals or parks, or when the
+//! buffer holds [`MAX_BUFFERED_ENDS`]; so under load a worker takes the dispatch lock
+//! about once per batch, not once per task. Otherwise the end is applied at once (and
+//! the worker picks its next task on the same trip). Elsewhere a report is applied at
+//! once. Until a buffered end is applied the graph still counts the task as running,
+//! and its dependents wait; every worker has ready work meanwhile.
 
 use std::sync::atomic::Ordering::AcqRel;
 

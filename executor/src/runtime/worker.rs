@@ -89,22 +89,32 @@ impl WorkerCore {
         }
     }
 
-    /// Buffers the end of an ExecutableTask run on this worker; applies the buffer
-    /// once it is full.
+    /// Records the end of an ExecutableTask run on this worker. While the heap holds
+    /// plenty of ready work (enough for every worker to pick batches) the end waits in
+    /// the buffer for the worker's next trip to the graph; otherwise, or once the
+    /// buffer is full, it is applied at once — and if the worker has no picked task
+    /// left, it picks its next ones on the same trip.
     pub(crate) fn buffer_end(&self, end: End) {
-        let full = {
+        let buffered = {
             let mut ended = self.ended.borrow_mut();
             ended.push(end);
-            ended.len() >= MAX_BUFFERED_ENDS
+            ended.len()
         };
-        if full {
-            self.exchange(0);
+        let plenty = self.shared.dispatch.ready_len() >= 2 * MAX_PICK * self.shared.remotes.len();
+        if plenty && buffered < MAX_BUFFERED_ENDS {
+            return;
         }
+        let max_pick = if self.picked.borrow().is_empty() {
+            MAX_PICK
+        } else {
+            0
+        };
+        self.exchange(max_pick);
     }
 
     /// Applies the buffered ends to the graph and picks up to `max_pick` ready tasks
-    /// (see `Dispatch::exchange`), under one lock; returns the first picked task.
-    fn exchange(&self, max_pick: usize) -> Option<Notified> {
+    /// (see `Dispatch::exchange`) into `picked`, under one lock.
+    fn exchange(&self, max_pick: usize) {
         let shared = &*self.shared;
         // Taken out of the cells for the call: dropping and cancelling below may run
         // code that reports more ends here.
@@ -119,7 +129,6 @@ impl WorkerCore {
         let released = shared
             .dispatch
             .exchange(&mut ends, pick, &mut finished, &mut doomed);
-        let first = picked.pop_front();
         {
             // Give the (now empty) buffers back, keeping their capacity, unless
             // something was buffered meanwhile.
@@ -139,7 +148,6 @@ impl WorkerCore {
             shared.notify_one();
         }
         crate::graph::cancel_doomed(doomed);
-        first
     }
 
     /// The next ExecutableTask this worker picked, or a trip to the graph when it has
@@ -151,7 +159,8 @@ impl WorkerCore {
         if self.ended.borrow().is_empty() && !self.shared.dispatch.has_ready() {
             return None;
         }
-        self.exchange(MAX_PICK)
+        self.exchange(MAX_PICK);
+        self.picked.borrow_mut().pop_front()
     }
 
     /// Queues a task at the back of this worker's deque and, if nobody is looking
