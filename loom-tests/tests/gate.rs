@@ -9,9 +9,18 @@
 //!   released, abandoned or closed;
 //! - the gate never lets more than its limit run, and a slot never has two holders.
 //!
+//! The gate keeps its in-flight count, its `QUEUED` flag and the backlog's pending
+//! count and `ROOM` flag in one state word, and every side of each hand-off is a
+//! read-modify-write of it (no fences): these models check that ordering them by the
+//! word's modification order loses no wake-up.
+//!
 //! Models:
 //! - `release_racing_enqueue_wakes_the_waiter`: a running task ends while another asks
-//!   for the only permit (the gate's `in_flight` / `queued` Dekker pair).
+//!   for the only permit (release's `fetch_sub` vs. the waiter setting `QUEUED` and then
+//!   trying the slot).
+//! - `a_release_hands_off_to_the_waiter_not_to_a_newcomer`: a running task ends while a
+//!   task waits for the only permit and a third one starts (the newcomer's CAS refuses
+//!   while `QUEUED` is set: the permit goes to the waiter).
 //! - `abandoned_waiter_racing_a_grant_gives_the_permit_back`: a waiting task is dropped
 //!   while a release grants it the permit.
 //! - `close_racing_a_waiter_grants_nothing_and_leaks_nothing`: runtime shutdown closes
@@ -21,6 +30,8 @@
 //! - `backlog_room_wakes_a_waiting_submitter`: a task starts (leaves the full backlog)
 //!   while `submit_wait` waits for room (the backlog's `pending` / waiter-count pair).
 //! - `backlog_close_wakes_a_waiting_submitter`: shutdown while `submit_wait` waits.
+//! - `a_start_leaving_the_backlog_wakes_a_waiting_submitter`: a task starts — takes its
+//!   slot and leaves the full backlog in one CAS — while `submit_wait` waits for room.
 #![cfg(taskweave_loom)]
 
 use std::future::poll_fn;
@@ -47,6 +58,35 @@ fn release_racing_enqueue_wakes_the_waiter() {
         assert_eq!(gate.in_flight(), 1, "the second task holds the only permit");
         ender.join().unwrap();
         second.finish();
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn a_release_hands_off_to_the_waiter_not_to_a_newcomer() {
+    model(|| {
+        let gate = Arc::new(GateModel::new(1));
+        let (waker, _) = CountingWaker::new();
+        let mut first = gate.ticket(0);
+        assert!(poll_once(&mut poll_fn(|cx| first.poll_start(cx)), &waker).is_ready());
+        let mut second = gate.ticket(0);
+        assert!(poll_once(&mut poll_fn(|cx| second.poll_start(cx)), &waker).is_pending());
+
+        let ender = thread::spawn(move || first.finish());
+        let mut third = gate.ticket(0);
+        // Whether or not the release came first, the waiter is ahead of the newcomer.
+        assert!(poll_once(&mut poll_fn(|cx| third.poll_start(cx)), &waker).is_pending());
+        ender.join().unwrap();
+        assert!(
+            poll_once(&mut poll_fn(|cx| second.poll_start(cx)), &waker).is_ready(),
+            "the release handed the permit to the waiter"
+        );
+        assert_eq!(gate.in_flight(), 1);
+        assert_eq!(gate.waiting(), 1);
+        second.finish();
+        assert!(poll_once(&mut poll_fn(|cx| third.poll_start(cx)), &waker).is_ready());
+        third.finish();
         assert_eq!(gate.in_flight(), 0);
         assert_eq!(gate.waiting(), 0);
     });
@@ -160,5 +200,26 @@ fn backlog_close_wakes_a_waiting_submitter() {
         assert!(!reserved, "after shutdown there is no room");
         closer.join().unwrap();
         assert_eq!(backlog.len(), 1);
+    });
+}
+
+#[test]
+fn a_start_leaving_the_backlog_wakes_a_waiting_submitter() {
+    model(|| {
+        let gate = Arc::new(GateModel::with_backlog(1, 1));
+        let mut task = gate.submit(0); // the backlog is full: one task pending
+        let g = gate.clone();
+        let starter = thread::spawn(move || {
+            let (waker, _) = CountingWaker::new();
+            assert!(poll_once(&mut poll_fn(|cx| task.poll_start(cx)), &waker).is_ready());
+            task.finish();
+            assert_eq!(g.in_flight(), 0);
+        });
+        let mut registration = None;
+        let reserved = block_on(poll_fn(|cx| gate.poll_reserve(1, cx, &mut registration)));
+        assert!(reserved, "the start made room, the submitter got it");
+        starter.join().unwrap();
+        assert_eq!(gate.pending(), 1, "the submitter's task is the one pending");
+        assert_eq!(registration, None, "no registration left behind");
     });
 }

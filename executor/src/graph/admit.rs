@@ -14,24 +14,43 @@
 //! The budget ledger is the monitor crate's [`Admission`]; the wait queue is this
 //! file's own, because what waits is a parked task (its waker), granted in place.
 //!
+//! The counters every task writes live in one atomic word, the *state* (layout in
+//! `backlog.rs`, which shares it): the permits held (`in_flight`), the `QUEUED` flag
+//! (the wait queue is not empty) and the backlog's pending count. The common start —
+//! a task that declared nothing, a free slot, nobody waiting — is one CAS of the state
+//! (take a slot, leave the backlog); the common end is one `fetch_sub` of it plus the
+//! completion count on the same cache line. No fence, no lock, no clock (but for the
+//! sampled starts).
+//!
 //! Invariants:
 //! - `in_flight` counts the permits held (granted and not yet released); a permit is
 //!   taken only while `in_flight < limit` and, for declared needs, while they fit the
-//!   budget. Lowering the limit never revokes a permit: `in_flight` drains to it.
+//!   budget. Lowering the limit never revokes a permit: `in_flight` drains to it. The
+//!   state counts at most `IN_FLIGHT_MAX` (2^24 − 1) permits; a higher limit acts as
+//!   that one.
 //! - Waiting is ordered by the task's base priority, higher first, FIFO within a
 //!   priority. Only the head is ever granted (a big high-priority task is not starved
 //!   by smaller ones slipping past), and while anything waits a newly started task
-//!   queues behind it instead of taking a free slot.
+//!   queues behind it instead of taking a free slot: the start's CAS fails while
+//!   `QUEUED` is set, so that check and the slot are one atomic step.
+//! - `QUEUED` is set exactly while the wait queue holds entries (abandoned ones
+//!   included): it is changed only under the queue lock, when an entry goes into an
+//!   empty queue or the last one leaves it.
 //! - Every permit is released exactly once: when the task reports its end
 //!   ([`Ticket::finish`]), or when its runner is dropped (cancelled, shut down). A
 //!   release grants what it freed to the waiting head(s) *before* anyone else can take
-//!   it (hand-off), then wakes them; a woken task finds its permit in its waiter slot.
-//! - No lost wake-up: a releaser decrements `in_flight` and then reads `queued`; a
-//!   waiter increments `queued` (under the queue lock) and then tries to take a permit.
-//!   Each side puts a `SeqCst` fence between its write and its read, so at least one
-//!   of them sees the other. (`SeqCst` accesses alone would do on real hardware, but
-//!   loom models them as acquire/release and reports a lost wake-up; with the fences
-//!   the `gate` model in `loom-tests/` checks the hand-off.)
+//!   it (hand-off: starters other than the head stay out while `QUEUED` is set), then
+//!   wakes them; a woken task finds its permit in its waiter slot.
+//! - No lost wake-up, with no fence: a releaser decrements `in_flight` with an RMW of
+//!   the state and reads `QUEUED` in the value that RMW returned; a waiter, under the
+//!   queue lock, sets `QUEUED` with an RMW of the state and then tries to take a slot
+//!   (a CAS of the state). RMWs of one word are totally ordered (its modification
+//!   order), and each reads the latest value in that order: if the release comes
+//!   first, the waiter's CAS sees the freed slot; if the flag comes first, the releaser
+//!   sees it and grants under the lock, after the waiter's attempt. (The `gate` models
+//!   in `loom-tests/` check the hand-off; they fail if the flag is set after the
+//!   attempt.) A monitor tick takes the queue lock after it stores a new limit, so a
+//!   waiter queued before it is granted by it and one queued after sees the limit.
 //! - Lock order: the wait queue, then a waiter's slot, then the admission ledger. Wakers
 //!   are woken with no lock held.
 //! - The backlog (`backlog.rs`) counts submitted tasks that have not started: every
@@ -53,10 +72,10 @@ use taskweave_scheduler::TaskSpec;
 
 use crossbeam_utils::CachePadded;
 
-use super::backlog::Backlog;
-use crate::sync::{fence, Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use super::backlog::{Backlog, IN_FLIGHT_MASK, IN_FLIGHT_MAX, PENDING_ONE, QUEUED};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
-use Ordering::{Acquire, Relaxed, Release, SeqCst};
+use Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
 /// What a task holds while it runs (zero for a task that declared nothing).
 pub(crate) type Needs = Requirements;
@@ -157,13 +176,13 @@ struct WaitQueue {
     next_seq: u64,
 }
 
-/// Completions since the runtime started (cumulative; each tick takes the difference),
-/// and the latencies of the sampled ones.
+/// The sampled completions since the runtime started and their summed latencies
+/// (cumulative; each tick takes the difference). The completion count itself is in
+/// [`Counts`](super::backlog::Counts).
 #[derive(Default)]
-struct Finished {
+struct Sampled {
     count: AtomicU64,
-    sampled: AtomicU64,
-    sampled_nanos: AtomicU64,
+    nanos: AtomicU64,
 }
 
 /// The controller and what it was last told.
@@ -178,21 +197,21 @@ struct Ticks {
 
 /// The gate of one runtime (shared by its runners and the monitor's tick hook).
 ///
-/// The counters every task writes (`in_flight` at start and end, `finished` at end)
-/// have a cache line each; the rest is read-mostly.
+/// What every task writes (the state word: in-flight count, `QUEUED`, pending count;
+/// and the completion count) is one cache line, `backlog.counts`; the sampled
+/// latencies have another; the rest is read-mostly.
 pub(crate) struct Gate {
-    in_flight: CachePadded<AtomicUsize>,
-    finished: CachePadded<Finished>,
+    sampled: CachePadded<Sampled>,
+    /// The controller's limit (the state counts at most [`IN_FLIGHT_MAX`] permits: a
+    /// higher limit acts as that one).
     limit: AtomicUsize,
-    /// Entries in the wait queue, abandoned ones included (readable without the lock).
-    queued: AtomicUsize,
     /// Tasks waiting for a permit (abandoned ones excluded).
     waiting: AtomicUsize,
     queue: Mutex<WaitQueue>,
     admission: Admission<()>,
     memory_headroom: f32,
     ticks: Mutex<Ticks>,
-    /// Submitted tasks not yet started (backpressure).
+    /// Submitted tasks not yet started (backpressure); holds the state word.
     pub(crate) backlog: Backlog,
     closed: AtomicBool,
     /// The most permits ever held at once, and since the last tick.
@@ -259,10 +278,8 @@ impl Gate {
     pub(crate) fn new(config: GateConfig) -> Gate {
         let controller = ConcurrencyController::new(config.controller);
         Gate {
-            in_flight: CachePadded::new(AtomicUsize::new(0)),
-            finished: CachePadded::new(Finished::default()),
+            sampled: CachePadded::new(Sampled::default()),
             limit: AtomicUsize::new(controller.limit()),
-            queued: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             queue: Mutex::new(WaitQueue::default()),
             admission: Admission::new(config.capacity, 0),
@@ -317,80 +334,110 @@ impl Gate {
 
     // ---- Permits -------------------------------------------------------------------
 
-    /// Takes a permit for `need` if a slot is free and `need` fits the budget.
-    fn try_acquire(&self, need: &Requirements) -> Option<Running> {
-        let limit = self.limit.load(Relaxed);
-        let mut current = self.in_flight.load(SeqCst);
+    /// The state word (in-flight count, `QUEUED`, pending count; see `backlog.rs`).
+    fn state(&self) -> &AtomicU64 {
+        &self.backlog.counts.state
+    }
+
+    /// Permits held now.
+    fn in_flight(&self) -> usize {
+        (self.state().load(Relaxed) & IN_FLIGHT_MASK) as usize
+    }
+
+    /// Takes an in-flight slot if one is free and — unless `head` (the wait queue's
+    /// head, granted under the queue lock) — nothing waits, taking `leave` (the
+    /// ticket's count in the backlog: [`PENDING_ONE`] or 0) off the state in the same
+    /// CAS. Returns the state before.
+    fn take_slot(&self, head: bool, leave: u64) -> Option<u64> {
+        let limit = (self.limit.load(Relaxed) as u64).min(IN_FLIGHT_MAX);
+        let blocked = if head { 0 } else { QUEUED };
+        let state = self.state();
+        let mut current = state.load(Relaxed);
         loop {
-            if current >= limit {
+            if current & IN_FLIGHT_MASK >= limit || current & blocked != 0 {
                 return None;
             }
-            match self
-                .in_flight
-                .compare_exchange_weak(current, current + 1, SeqCst, SeqCst)
-            {
+            debug_assert!(current >= leave, "the ticket is counted in the backlog");
+            match state.compare_exchange_weak(
+                current,
+                (current + 1).wrapping_sub(leave),
+                AcqRel,
+                Relaxed,
+            ) {
                 Ok(_) => break,
                 Err(now) => current = now,
             }
         }
-        let permit = if needs_ledger(need) {
-            match self.admission.try_admit(*need) {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    // Whoever is refused here queues and retries the head, so this
-                    // slot is not lost to a waiter.
-                    self.in_flight.fetch_sub(1, SeqCst);
-                    return None;
-                }
-            }
-        } else {
-            None
-        };
-        let now_in_flight = current + 1;
+        let now_in_flight = (current & IN_FLIGHT_MASK) as usize + 1;
         if now_in_flight > self.tick_peak.load(Relaxed) {
             self.tick_peak.fetch_max(now_in_flight, Relaxed);
         }
         if now_in_flight > self.peak_in_flight.load(Relaxed) {
             self.peak_in_flight.fetch_max(now_in_flight, Relaxed);
         }
+        Some(current)
+    }
+
+    /// When this start happened, if it is one whose latency is measured.
+    fn sample_start(&self) -> Option<Instant> {
+        (sample_latency()
+            || (self.sample_next.load(Relaxed) && self.sample_next.swap(false, Relaxed)))
+        .then(Instant::now)
+    }
+
+    /// Takes a permit for `need` if a slot is free (for anyone but the queue's `head`:
+    /// and nothing waits) and `need` fits the budget.
+    fn try_acquire(&self, need: &Requirements, head: bool) -> Option<Running> {
+        self.take_slot(head, 0)?;
+        let permit = if needs_ledger(need) {
+            match self.admission.try_admit(*need) {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    // Whoever is refused here queues and retries the head, so this
+                    // slot is not lost to a waiter.
+                    self.state().fetch_sub(1, AcqRel);
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
         Some(Running {
             permit,
-            since: (sample_latency()
-                || (self.sample_next.load(Relaxed) && self.sample_next.swap(false, Relaxed)))
-            .then(Instant::now),
+            since: self.sample_start(),
         })
     }
 
     /// Gives a permit back; `completed` records the task's latency for the controller.
-    /// Does not grant (see `release`).
-    fn give_back(&self, running: Running, completed: bool) {
+    /// Returns the state before (its `QUEUED` says whether to grant). Does not grant
+    /// (see `release`).
+    fn give_back(&self, running: Running, completed: bool) -> u64 {
         drop(running.permit);
-        self.in_flight.fetch_sub(1, SeqCst);
+        let before = self.state().fetch_sub(1, AcqRel);
         if completed {
+            self.backlog.counts.completed.fetch_add(1, Relaxed);
             if let Some(since) = running.since {
                 let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                self.finished.sampled_nanos.fetch_add(nanos, Relaxed);
-                self.finished.sampled.fetch_add(1, Release);
+                self.sampled.nanos.fetch_add(nanos, Relaxed);
+                self.sampled.count.fetch_add(1, Release);
             }
-            self.finished.count.fetch_add(1, Relaxed);
         } else {
             self.abandoned.fetch_add(1, Relaxed);
         }
+        before
     }
 
-    /// Gives a permit back and grants what it freed to the waiting head(s).
+    /// Gives a permit back and, if tasks wait, grants what it freed to the head(s).
     fn release(&self, running: Running, completed: bool) {
-        self.give_back(running, completed);
-        self.grant_waiting();
+        // `QUEUED` as the release found it (see the module invariants).
+        if self.give_back(running, completed) & QUEUED != 0 {
+            self.grant_waiting();
+        }
     }
 
     /// Grants permits to waiting tasks, head first, while they fit.
+    #[cold]
     fn grant_waiting(&self) {
-        // Pairs with the fence in `enqueue` (see the module invariants).
-        fence(SeqCst);
-        if self.queued.load(SeqCst) == 0 {
-            return;
-        }
         let woken = {
             let mut queue = self.queue.lock();
             self.grant_locked(&mut queue)
@@ -398,6 +445,16 @@ impl Gate {
         for (_, waker) in woken {
             waker.wake();
         }
+    }
+
+    /// Under the queue lock: takes the head off the queue, clearing `QUEUED` if it was
+    /// the last entry.
+    fn pop_head(&self, queue: &mut WaitQueue) -> Entry {
+        let entry = queue.heap.pop().expect("a head");
+        if queue.heap.is_empty() {
+            self.state().fetch_and(!QUEUED, AcqRel);
+        }
+        entry
     }
 
     /// Under the queue lock: pops granted heads (and abandoned ones) and returns the
@@ -410,11 +467,10 @@ impl Gate {
                 if self.closed.load(Acquire) {
                     break;
                 }
-                let Some(running) = self.try_acquire(&head.need) else {
+                let Some(running) = self.try_acquire(&head.need, true) else {
                     break;
                 };
-                let entry = queue.heap.pop().expect("peeked");
-                self.queued.fetch_sub(1, SeqCst);
+                let entry = self.pop_head(queue);
                 let mut state = entry.waiter.state.lock();
                 match std::mem::replace(&mut *state, WaitState::Granted(running)) {
                     WaitState::Waiting(waker) => {
@@ -435,8 +491,7 @@ impl Gate {
                 }
                 continue;
             }
-            queue.heap.pop();
-            self.queued.fetch_sub(1, SeqCst);
+            self.pop_head(queue);
         }
         woken
     }
@@ -466,11 +521,13 @@ impl Gate {
                 need,
                 waiter: waiter.clone(),
             });
+            if queue.heap.len() == 1 {
+                // Before the grant below: a release after this RMW sees `QUEUED` and
+                // grants; one before it left its slot where `grant_locked` now finds it
+                // (see the module invariants).
+                self.state().fetch_or(QUEUED, AcqRel);
+            }
             self.waiting.fetch_add(1, Relaxed);
-            self.queued.fetch_add(1, SeqCst);
-            // Pairs with the fence in `grant_waiting`: a release that missed this entry
-            // left its permit where `grant_locked` now finds it.
-            fence(SeqCst);
             self.grant_locked(&mut queue)
         };
         for (granted, waker) in woken {
@@ -495,15 +552,15 @@ impl Gate {
     /// One monitor tick: feeds the controller what happened since the last one, sets
     /// the new limit and memory budget, and grants what now fits.
     pub(crate) fn on_pressure(&self, pressure: &Pressure) {
-        let in_flight = self.in_flight.load(Relaxed);
+        let in_flight = self.in_flight();
         let peak = self.tick_peak.swap(in_flight, Relaxed).max(in_flight);
         let limit = {
             let mut ticks = self.ticks.lock();
-            let count = self.finished.count.load(Relaxed);
+            let count = self.backlog.counts.completed.load(Relaxed);
             // Sampled count first (acquire, pairing with the release in `give_back`):
             // each one counted has its latency in the sum (later ones may too).
-            let sampled = self.finished.sampled.load(Acquire);
-            let sampled_nanos = self.finished.sampled_nanos.load(Relaxed);
+            let sampled = self.sampled.count.load(Acquire);
+            let sampled_nanos = self.sampled.nanos.load(Relaxed);
             let completions = count.saturating_sub(ticks.seen_count);
             let samples = sampled.saturating_sub(ticks.seen_sampled);
             let nanos = sampled_nanos.saturating_sub(ticks.seen_sampled_nanos);
@@ -524,12 +581,15 @@ impl Gate {
             }
             c.update(pressure, Instant::now())
         };
-        self.limit.store(limit, SeqCst);
+        self.limit.store(limit, Relaxed);
         self.sample_next.store(true, Relaxed);
         if pressure.memory_total > 0 {
             self.admission
                 .update_from_pressure(pressure, self.memory_headroom);
         }
+        // Always under the queue lock (not only when `QUEUED` is seen): a task queued
+        // before this lock is granted here under the new limit and budget, one queued
+        // after it finds them (the lock orders it after the stores above).
         self.grant_waiting();
     }
 
@@ -541,7 +601,7 @@ impl Gate {
         self.closed.store(true, SeqCst);
         let entries: Vec<Entry> = {
             let mut queue = self.queue.lock();
-            self.queued.store(0, SeqCst);
+            self.state().fetch_and(!QUEUED, AcqRel);
             std::mem::take(&mut queue.heap).into_vec()
         };
         for entry in entries {
@@ -570,8 +630,8 @@ impl Gate {
                 ticks.controller.last_decision(),
             )
         };
-        let in_flight = self.in_flight.load(Relaxed);
-        let completed = self.finished.count.load(Relaxed);
+        let in_flight = self.in_flight();
+        let completed = self.backlog.counts.completed.load(Relaxed);
         GateCounts {
             limit: self.limit.load(Relaxed),
             in_flight,
@@ -617,16 +677,10 @@ impl Ticket {
                     // Shutting down: the task is about to be cancelled.
                     return Poll::Pending;
                 }
-                let fast = if self.gate.queued.load(SeqCst) == 0 {
-                    self.gate.try_acquire(&self.need)
-                } else {
-                    None
-                };
-                let granted = match fast {
-                    Some(running) => Ok(running),
-                    None => self.gate.enqueue(self.need, self.priority, cx.waker()),
-                };
-                match granted {
+                if self.start_at_once() {
+                    return Poll::Ready(());
+                }
+                match self.gate.enqueue(self.need, self.priority, cx.waker()) {
                     Ok(running) => {
                         self.begin(running);
                         Poll::Ready(())
@@ -662,6 +716,34 @@ impl Ticket {
                 }
             }
         }
+    }
+
+    /// The common start, with no lock: takes a permit if a slot is free and nothing
+    /// waits (true if it did). A task that declared nothing takes its slot and leaves
+    /// the backlog in one CAS of the state.
+    fn start_at_once(&mut self) -> bool {
+        let gate = &*self.gate;
+        if needs_ledger(&self.need) {
+            let Some(running) = gate.try_acquire(&self.need, false) else {
+                return false;
+            };
+            self.begin(running);
+            return true;
+        }
+        let counted = matches!(self.pending, Pending::Counted);
+        let Some(before) = gate.take_slot(false, if counted { PENDING_ONE } else { 0 }) else {
+            return false;
+        };
+        // Written in place (a `Running` passed up by value costs a stack round trip).
+        self.stage = Stage::Running(Running {
+            permit: None,
+            since: gate.sample_start(),
+        });
+        if counted {
+            self.pending = Pending::No;
+            gate.backlog.left(before);
+        }
+        true
     }
 
     fn begin(&mut self, running: Running) {

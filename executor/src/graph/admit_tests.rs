@@ -242,3 +242,59 @@ fn a_tick_moves_the_limit_and_grants_what_fits() {
     assert_eq!(g.counts().limit, 1);
     assert_eq!(g.counts().in_flight, 2, "a lower limit revokes no permit");
 }
+
+#[test]
+fn a_start_that_leaves_a_full_backlog_wakes_a_waiting_submitter() {
+    let g = gate(1, 0, 1);
+    g.backlog.reserve(1);
+    let mut task = Ticket::new(&g, Requirements::default(), 1, Pending::Counted);
+    let wakes = std::sync::Arc::new(Wakes::default());
+    let waker: Waker = wakes.clone().into();
+    let mut cx = Context::from_waker(&waker);
+    let mut registration = None;
+    assert_eq!(
+        g.backlog.poll_reserve(1, &mut cx, &mut registration),
+        Poll::Pending
+    );
+    // Takes the slot and leaves the backlog in one step, and wakes the submitter.
+    assert!(task.poll_start(&mut cx).is_ready());
+    assert_eq!((g.counts().in_flight, g.backlog.len()), (1, 0));
+    assert_eq!(wakes.0.load(SeqCst), 1);
+    assert_eq!(
+        g.backlog.poll_reserve(1, &mut cx, &mut registration),
+        Poll::Ready(true)
+    );
+    task.finish();
+    drop(task);
+    let c = g.counts();
+    assert_eq!(
+        (c.in_flight, c.pending, c.started, c.completed),
+        (0, 1, 1, 1)
+    );
+}
+
+#[test]
+fn a_newcomer_queues_behind_a_waiter_and_the_queue_flag_clears_when_it_empties() {
+    let g = gate(1, 0, 8);
+    let mut running = Polled::new(&g, 5, 0);
+    assert!(running.started());
+    let mut waiting = Polled::new(&g, 1, 0);
+    assert!(!waiting.started());
+    running.ticket.finish();
+    // The permit went to the waiter: a newcomer (even of higher priority) finds none.
+    let mut newcomer = Polled::new(&g, 9, 0);
+    assert!(!newcomer.started());
+    assert!(waiting.started());
+    waiting.ticket.finish();
+    assert!(newcomer.started());
+    newcomer.ticket.finish();
+    // Nothing waits any more: the next start takes a slot at once, again and again.
+    for _ in 0..3 {
+        let mut next = Polled::new(&g, 1, 0);
+        assert!(next.started());
+        next.ticket.finish();
+        assert_eq!(next.woken(), 0);
+    }
+    let c = g.counts();
+    assert_eq!((c.in_flight, c.waiting, c.completed), (0, 0, 6));
+}

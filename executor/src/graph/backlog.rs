@@ -1,30 +1,78 @@
 //! The bound on pending ExecutableTasks (backpressure): how many submitted tasks have
 //! not started yet, and the submitters waiting for room.
 //!
+//! The pending count shares one atomic word, the *state*, with the gate's in-flight
+//! count (`admit.rs`), so that a task's start — take an in-flight slot and leave the
+//! backlog — is one compare-and-swap; the word and the gate's completion count sit on
+//! one cache line of their own ([`Counts`]), the only gate line every task writes.
+//! Layout of the state, low bits first:
+//!
+//! | bits     | what                                   | owner        |
+//! |----------|----------------------------------------|--------------|
+//! | 0..24    | permits held (`in_flight`)             | `admit.rs`   |
+//! | 24       | `QUEUED`: the gate's wait queue is not empty | `admit.rs` |
+//! | 25       | `ROOM`: a submitter waits for room     | this file    |
+//! | 26..64   | pending tasks                          | this file    |
+//!
 //! Invariants:
 //! - `pending` is +n when tasks are handed to the runtime (`reserve`, or a successful
 //!   `try_reserve`) and −1 when each of them starts or is dropped unstarted
-//!   (`unreserve`, called by its ticket, see `admit.rs`). `submit` counts without
-//!   checking; `try_submit` refuses past `capacity`; `submit_wait` waits for room. A
-//!   batch larger than the capacity is let in when nothing is pending, so it cannot
-//!   wait forever.
-//! - No lost wake-up: a waiting submitter registers its waker (under the lock,
-//!   publishing the count `SeqCst`) and then checks for room once more; a releaser
-//!   decrements `pending` and then reads the count (`SeqCst`). A `SeqCst` fence sits
-//!   between each side's write and read (as in `admit.rs`: it is what lets loom check
-//!   the pair; the `backlog_*` models in `loom-tests/tests/gate.rs` do). Every registered
-//!   submitter is woken when room appears (they are few: producers); the ones that
-//!   lose the race register again.
+//!   (`unreserve`, or the gate's start, called by its ticket, see `admit.rs`). `submit`
+//!   counts without checking; `try_submit` refuses past `capacity`; `submit_wait` waits
+//!   for room. A batch larger than the capacity is let in when nothing is pending, so
+//!   it cannot wait forever. Pending sits in the top bits: it cannot overflow into the
+//!   rest of the word (2^38 unstarted tasks would not fit in any machine's memory).
+//! - `ROOM` is set exactly while the room waiters' list is not empty: it is changed
+//!   only under the list's lock.
+//! - No lost wake-up, with no fence: a waiting submitter sets `ROOM` (an RMW on the
+//!   state, under the lock) and then checks for room once more; whoever lowers
+//!   `pending` does it with an RMW on the state and reads `ROOM` in the value that RMW
+//!   returned. All of these are read-modify-writes of one word, so they are totally
+//!   ordered (its modification order): either the lowering comes first, and the
+//!   submitter's second check sees the room, or it comes second, and it sees `ROOM` and
+//!   wakes the submitter. (The `backlog_*` models in `loom-tests/tests/gate.rs` check
+//!   it.) Every registered submitter is woken when room appears (they are few:
+//!   producers); the ones that lose the race register again.
 //! - After `close` (shutdown) waiting submitters are woken and get `Shutdown`.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use super::admit::Gate;
-use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
+use crossbeam_utils::CachePadded;
 
-use Ordering::{Acquire, SeqCst};
+use super::admit::Gate;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
+
+use Ordering::{AcqRel, Acquire, Relaxed};
+
+/// The state's in-flight count: its low bits (`admit.rs` is the only user).
+pub(super) const IN_FLIGHT_MASK: u64 = (1 << 24) - 1;
+/// The most permits the state can count; a higher in-flight limit acts as this one.
+pub(super) const IN_FLIGHT_MAX: u64 = IN_FLIGHT_MASK;
+/// The state's flag: the gate's wait queue holds entries (`admit.rs`).
+pub(super) const QUEUED: u64 = 1 << 24;
+/// The state's flag: submitters wait for room in the backlog.
+const ROOM: u64 = 1 << 25;
+/// Where the state's pending count starts.
+const PENDING_SHIFT: u32 = 26;
+/// One pending task in the state.
+pub(super) const PENDING_ONE: u64 = 1 << PENDING_SHIFT;
+
+/// `n` pending tasks in the state (a count that large cannot be pending anyway: see
+/// the module invariants).
+fn pending_units(n: usize) -> u64 {
+    (n as u64) << PENDING_SHIFT
+}
+
+/// The one cache line every ExecutableTask writes, at its start and at its end.
+pub(crate) struct Counts {
+    /// The state: in-flight count, `QUEUED`, `ROOM`, pending count (module docs).
+    pub(super) state: AtomicU64,
+    /// The gate's completions since the runtime started (cumulative; each monitor tick
+    /// takes the difference).
+    pub(super) completed: AtomicU64,
+}
 
 /// Submitters waiting for room in the backlog.
 #[derive(Default)]
@@ -35,28 +83,28 @@ struct RoomWaiters {
 
 /// Submitted ExecutableTasks not yet started, with a bound for `try_*` submissions.
 pub(crate) struct Backlog {
-    pending: AtomicUsize,
+    pub(super) counts: CachePadded<Counts>,
     capacity: usize,
     room: Mutex<RoomWaiters>,
-    /// `room.wakers.len()`, readable without the lock.
-    room_waiters: AtomicUsize,
     closed: AtomicBool,
 }
 
 impl Backlog {
     pub(crate) fn new(capacity: usize) -> Backlog {
         Backlog {
-            pending: AtomicUsize::new(0),
+            counts: CachePadded::new(Counts {
+                state: AtomicU64::new(0),
+                completed: AtomicU64::new(0),
+            }),
             capacity,
             room: Mutex::new(RoomWaiters::default()),
-            room_waiters: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         }
     }
 
     /// Pending tasks now.
     pub(crate) fn len(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
+        (self.counts.state.load(Relaxed) >> PENDING_SHIFT) as usize
     }
 
     /// The most pending tasks `try_*` submissions allow.
@@ -68,20 +116,24 @@ impl Backlog {
 
     /// Counts `n` more pending tasks, whatever the capacity.
     pub(crate) fn reserve(&self, n: usize) {
-        self.pending.fetch_add(n, SeqCst);
+        self.counts.state.fetch_add(pending_units(n), AcqRel);
     }
 
     /// Counts `n` more pending tasks if they fit the capacity (or nothing is pending).
     pub(crate) fn try_reserve(&self, n: usize) -> bool {
-        let mut current = self.pending.load(SeqCst);
+        let state = &self.counts.state;
+        let mut current = state.load(Acquire);
         loop {
-            if current != 0 && current.saturating_add(n) > self.capacity {
+            let pending = (current >> PENDING_SHIFT) as usize;
+            if pending != 0 && pending.saturating_add(n) > self.capacity {
                 return false;
             }
-            match self
-                .pending
-                .compare_exchange_weak(current, current + n, SeqCst, SeqCst)
-            {
+            match state.compare_exchange_weak(
+                current,
+                current.wrapping_add(pending_units(n)),
+                AcqRel,
+                Acquire,
+            ) {
                 Ok(_) => return true,
                 Err(now) => current = now,
             }
@@ -90,18 +142,26 @@ impl Backlog {
 
     /// Uncounts `n` pending tasks and wakes submitters waiting for room.
     pub(crate) fn unreserve(&self, n: usize) {
-        self.pending.fetch_sub(n, SeqCst);
-        // Pairs with the fence in `poll_reserve` (see the module invariants).
-        fence(SeqCst);
-        if self.room_waiters.load(SeqCst) > 0 {
+        let before = self.counts.state.fetch_sub(pending_units(n), AcqRel);
+        debug_assert!(before >> PENDING_SHIFT >= n as u64, "backlog underflow");
+        self.left(before);
+    }
+
+    /// After tasks left the backlog with an RMW that returned `before`: wakes the
+    /// submitters waiting for room, if `before` says there are some.
+    pub(super) fn left(&self, before: u64) {
+        if before & ROOM != 0 {
             self.wake_room_waiters();
         }
     }
 
+    #[cold]
     fn wake_room_waiters(&self) {
         let wakers = {
             let mut room = self.room.lock();
-            self.room_waiters.store(0, SeqCst);
+            if !room.wakers.is_empty() {
+                self.counts.state.fetch_and(!ROOM, AcqRel);
+            }
             std::mem::take(&mut room.wakers)
         };
         for (_, waker) in wakers {
@@ -140,8 +200,11 @@ impl Backlog {
                     None => {
                         let id = room.next_id;
                         room.next_id += 1;
+                        if room.wakers.is_empty() {
+                            // Before the second check below (see the module invariants).
+                            self.counts.state.fetch_or(ROOM, AcqRel);
+                        }
                         room.wakers.push((id, cx.waker().clone()));
-                        self.room_waiters.store(room.wakers.len(), SeqCst);
                         *registration = Some(id);
                         true
                     }
@@ -150,10 +213,8 @@ impl Backlog {
             if !fresh {
                 return Poll::Pending;
             }
-            // Pairs with the fence in `unreserve`.
-            fence(SeqCst);
             // Newly registered: check once more, since room may have appeared before
-            // a releaser could see the registration.
+            // `ROOM` was set.
         }
     }
 
@@ -161,14 +222,17 @@ impl Backlog {
     pub(crate) fn deregister(&self, registration: &mut Option<u64>) {
         if let Some(id) = registration.take() {
             let mut room = self.room.lock();
+            let listed = !room.wakers.is_empty();
             room.wakers.retain(|(i, _)| *i != id);
-            self.room_waiters.store(room.wakers.len(), SeqCst);
+            if listed && room.wakers.is_empty() {
+                self.counts.state.fetch_and(!ROOM, AcqRel);
+            }
         }
     }
 
     /// Shutdown: no more room; wakes every waiting submitter.
     pub(crate) fn close(&self) {
-        self.closed.store(true, SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
         self.wake_room_waiters();
     }
 }

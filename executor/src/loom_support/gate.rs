@@ -3,8 +3,9 @@
 //!
 //! Nothing here adds behaviour: each method forwards to the executor's own code. The
 //! gate is built with a fixed in-flight limit and tickets that declare no resources,
-//! so what a model explores is the permit hand-off: release vs. enqueue, grant vs.
-//! abandon, and close vs. a waiting ticket.
+//! so what a model explores is the permit hand-off on the gate's state word: release
+//! vs. enqueue, a newcomer vs. a waiter, grant vs. abandon, close vs. a waiting ticket,
+//! and a start leaving the backlog vs. a submitter waiting for room.
 
 use std::task::{Context, Poll};
 
@@ -28,6 +29,12 @@ pub struct TicketModel {
 impl GateModel {
     /// A gate letting `limit` tasks run at once (the limit never moves: no ticks).
     pub fn new(limit: usize) -> GateModel {
+        GateModel::with_backlog(limit, 16)
+    }
+
+    /// As [`new`](Self::new), with a backlog letting `pending_capacity` tasks wait to
+    /// start.
+    pub fn with_backlog(limit: usize, pending_capacity: usize) -> GateModel {
         GateModel {
             gate: Arc::new(Gate::new(GateConfig {
                 controller: ControllerConfig {
@@ -38,7 +45,7 @@ impl GateModel {
                 },
                 capacity: Budget::new(1.0, 1 << 20),
                 memory_headroom: 0.1,
-                pending_capacity: 16,
+                pending_capacity,
             })),
         }
     }
@@ -48,6 +55,36 @@ impl GateModel {
         TicketModel {
             ticket: Ticket::new(&self.gate, Requirements::default(), priority, Pending::No),
         }
+    }
+
+    /// `submit`'s steps: counts one task in the gate's backlog and gives it a ticket
+    /// (which leaves the backlog when it starts or is dropped).
+    pub fn submit(&self, priority: u8) -> TicketModel {
+        self.gate.backlog.reserve(1);
+        TicketModel {
+            ticket: Ticket::new(
+                &self.gate,
+                Requirements::default(),
+                priority,
+                Pending::Counted,
+            ),
+        }
+    }
+
+    /// `submit_wait`'s step on the gate's backlog: reserves room for `n`, or registers
+    /// `cx`'s waker. `Ready(false)` after `close`.
+    pub fn poll_reserve(
+        &self,
+        n: usize,
+        cx: &mut Context<'_>,
+        registration: &mut Option<u64>,
+    ) -> Poll<bool> {
+        self.gate.backlog.poll_reserve(n, cx, registration)
+    }
+
+    /// Pending tasks in the gate's backlog.
+    pub fn pending(&self) -> usize {
+        self.gate.counts().pending
     }
 
     /// Runtime shutdown's step: grants nothing more, drops the waiters' wakers.
