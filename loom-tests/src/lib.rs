@@ -9,8 +9,12 @@
 //! - `tests/shutdown.rs`: `OwnedTasks::close_and_shutdown` racing polls, wakes, aborts
 //!   and spawns.
 //! - `tests/gate.rs`: hand-offs of the monitor's gate for ExecutableTasks (permits:
-//!   release vs. enqueue, grant vs. abandoned waiter, close vs. waiter; backlog room vs.
-//!   a waiting `submit_wait`, and close) and of a supervised task's run slot.
+//!   release vs. enqueue, a release hands off to the waiter and not to a newcomer,
+//!   grant vs. abandoned waiter, close vs. waiter; backlog room vs. a waiting
+//!   `submit_wait`, a start leaving the backlog, and close) and of a supervised task's
+//!   run slot.
+//! - `tests/end_report.rs`: a started ExecutableTask's end is reported exactly once,
+//!   by its runner or by its release, whether an abort or shutdown races its run.
 //!
 //! This library holds what the models share: `model`, drop counters, a scripted
 //! probe future and a counting waker. Without `--cfg taskweave_loom` it is empty.

@@ -1,7 +1,8 @@
 //! Thin public handles on crate-private internals, for the loom models in
 //! `loom-tests/`. Compiled only under `--cfg taskweave_loom`; not part of the API.
 //!
-//! `gate.rs` has the monitor gate's and the supervisor run slot's handles.
+//! `gate.rs` has the monitor gate's and the supervisor run slot's handles;
+//! `end_report.rs` a task reporting its end as an ExecutableTask does.
 //!
 //! Nothing here adds behaviour: every method forwards to the executor's own code
 //! (task state machine, owned-task list, `Parker`, `Idle`, the injector model), except
@@ -25,6 +26,7 @@
 //! the task cell and counts its own drop), so a model can assert that every task was
 //! freed exactly once.
 
+mod end_report;
 mod gate;
 
 use std::collections::VecDeque;
@@ -37,6 +39,7 @@ use crate::sync::{
 };
 use crate::task::{self, JoinHandle, Notified, OwnedTask, OwnedTasks, RawTask, Schedule};
 
+pub use end_report::{EndReportModel, Owned, PickedRun, Reporter};
 pub use gate::{BacklogModel, GateModel, RunPermit, RunSlotModel, TicketModel};
 
 /// A single-queue scheduler for task-protocol models. Clones share one scheduler.
