@@ -26,7 +26,7 @@
 use std::collections::hash_map::Entry as MapEntry;
 use std::time::{Duration, Instant};
 
-use super::{BatchOutcome, DependencyGraph, Entry, Released, SlotRef, SlotState, SuccRef};
+use super::{BatchOutcome, Cold, DependencyGraph, Entry, Released, SlotRef, SlotState, SuccRef};
 use crate::{FailureReason, GraphError, TaskId, TaskSpec};
 
 /// Per-batch working memory, kept between batches to avoid reallocating.
@@ -133,7 +133,7 @@ impl<P> DependencyGraph<P> {
                     };
                     out.batch.push(at);
                     if s.state == SlotState::Ready {
-                        let key = out.key(s);
+                        let key = out.key(slot, s, &self.cold);
                         out.ready.push((at, key));
                     }
                 }
@@ -176,7 +176,7 @@ impl<P> DependencyGraph<P> {
             let slot = match self.entries.entry(spec.id) {
                 MapEntry::Occupied(_) => None,
                 MapEntry::Vacant(v) => {
-                    let slot = reserve(&mut self.free, &mut self.slots);
+                    let slot = reserve(&mut self.free, &mut self.slots, &mut self.cold);
                     v.insert(Entry::Live(slot));
                     Some(slot)
                 }
@@ -309,8 +309,14 @@ impl<P> DependencyGraph<P> {
             let remaining = sc.in_degree[i] + sc.external_count[i];
             let s = &mut self.slots[slot as usize];
             s.priority = spec.priority;
-            s.deadline = spec.deadline;
-            s.rank = sc.rank[i];
+            s.has_deadline = spec.deadline.is_some();
+            s.rank_nanos = u64::try_from(sc.rank[i].as_nanos()).unwrap_or(u64::MAX);
+            if s.has_deadline || s.rank_nanos == u64::MAX {
+                self.cold[slot as usize] = Cold {
+                    deadline: spec.deadline,
+                    rank: sc.rank[i],
+                };
+            }
             s.state = if remaining == 0 {
                 outcome.ready.push(spec.id);
                 SlotState::Ready
@@ -323,18 +329,14 @@ impl<P> DependencyGraph<P> {
             if sc.fail_root[i as usize].is_none() {
                 let slot = sc.slots[i as usize];
                 let generation = self.slots[slot as usize].generation;
-                self.slots[dep_slot as usize]
-                    .successors
-                    .push(SuccRef { slot, generation });
+                self.push_successor(dep_slot, SuccRef { slot, generation });
             }
         }
         for &(j, i) in &sc.edges {
             if sc.fail_root[i as usize].is_none() {
                 let slot = sc.slots[i as usize];
                 let generation = self.slots[slot as usize].generation;
-                self.slots[sc.slots[j as usize] as usize]
-                    .successors
-                    .push(SuccRef { slot, generation });
+                self.push_successor(sc.slots[j as usize], SuccRef { slot, generation });
             }
         }
         Ok(outcome)
@@ -423,12 +425,17 @@ impl<P> DependencyGraph<P> {
 
 /// Takes a free slot or appends one (a free function so that it can run while the
 /// graph's id map is borrowed).
-fn reserve<P>(free: &mut super::free::FreeSlots, slots: &mut Vec<super::Slot<P>>) -> u32 {
+fn reserve<P>(
+    free: &mut super::free::FreeSlots,
+    slots: &mut Vec<super::Slot<P>>,
+    cold: &mut Vec<Cold>,
+) -> u32 {
     if let Some(slot) = free.pop() {
         return slot;
     }
     let slot = u32::try_from(slots.len()).expect("more than 2^32 live tasks");
     slots.push(super::Slot::vacant());
+    cold.push(Cold::default());
     slot
 }
 

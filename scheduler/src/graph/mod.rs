@@ -37,7 +37,15 @@
 //!   queued).
 //!
 //! # Memory
-//! A task occupies a slot (about 110 bytes plus its successor list) from its batch until
+//! A task's slot is split in two arrays indexed alike: the hot `Slot`, one 64-byte
+//! cache line with a pointer-sized payload (state and counter, generation, id, the
+//! first two successors, payload, priority, rank in nanoseconds), which is all that
+//! `start`, a completion and the release of each dependent touch; and the cold part
+//! (deadline, a rank too large for the hot part: 32 bytes), written and read only for
+//! tasks that have one. Successors beyond two live in a pool of vectors, one per slot
+//! that ever needed it, kept with their capacity for the slot's next occupants.
+//!
+//! A task occupies a slot (96 bytes plus spilled successors) from its batch until
 //! it fails, or until the record of its success is forgotten; a failed task leaves only
 //! an id → reason entry of about 25 bytes. Either way later batches can still depend on
 //! it (a dependency on a succeeded task is satisfied at once, one on a failed task fails
@@ -220,24 +228,20 @@ impl<P> Released<P> {
         self.batch.clear();
     }
 
-    fn key(&self, s: &Slot<P>) -> ReadyKey {
-        ReadyKey {
-            priority: s.priority,
-            deadline: s.deadline,
-            rank: s.rank,
-            enqueued_at: self.now.expect("stamped by the operation"),
-        }
+    fn key(&self, at: u32, s: &Slot<P>, cold: &[Cold]) -> ReadyKey {
+        s.ready_key(at, cold, self.now.expect("stamped by the operation"))
     }
 }
 
 /// Where `finish` reports what it released or doomed.
 trait Sink<P> {
-    fn ready(&mut self, at: SlotRef, slot: &Slot<P>);
+    /// `cold` holds the task's cold part, read only if the slot says it is needed.
+    fn ready(&mut self, at: SlotRef, slot: &Slot<P>, cold: &[Cold]);
     fn failed(&mut self, id: TaskId, root: TaskId, payload: Option<P>);
 }
 
 impl<P> Sink<P> for Completion {
-    fn ready(&mut self, _at: SlotRef, slot: &Slot<P>) {
+    fn ready(&mut self, _at: SlotRef, slot: &Slot<P>, _cold: &[Cold]) {
         self.ready.push(slot.id);
     }
 
@@ -247,8 +251,8 @@ impl<P> Sink<P> for Completion {
 }
 
 impl<P> Sink<P> for Released<P> {
-    fn ready(&mut self, at: SlotRef, slot: &Slot<P>) {
-        let key = self.key(slot);
+    fn ready(&mut self, at: SlotRef, slot: &Slot<P>, cold: &[Cold]) {
+        let key = self.key(at.slot, slot, cold);
         self.ready.push((at, key));
     }
 
@@ -285,38 +289,23 @@ enum SlotState {
 }
 
 /// A task's dependents: the first two inline (most tasks have at most two), the rest in
-/// a vector whose capacity stays with the slot for its next occupant.
-#[derive(Debug, Default)]
+/// the graph's spill pool, at index `spill - 1` (0: none yet). A slot keeps its pool
+/// entry, and that vector's capacity, for its next occupants.
+#[derive(Clone, Copy, Debug, Default)]
 struct Successors {
     inline: [SuccRef; 2],
     inline_len: u8,
-    spill: Vec<SuccRef>,
+    spill: u32,
 }
 
 impl Successors {
-    /// Takes the list out, leaving it empty (the spill vector's capacity goes too; see
-    /// `recycle_successors`).
-    fn take(&mut self) -> Taken {
-        let taken = Taken {
-            inline: self.inline,
-            inline_len: self.inline_len,
-            spill: std::mem::take(&mut self.spill),
-        };
-        self.inline_len = 0;
-        taken
-    }
-
-    fn push(&mut self, r: SuccRef) {
-        if let Some(free) = self.inline.get_mut(usize::from(self.inline_len)) {
-            *free = r;
-            self.inline_len += 1;
-        } else {
-            self.spill.push(r);
-        }
+    /// Whether the inline part is full (only then can the spill vector hold any).
+    fn inline_full(&self) -> bool {
+        usize::from(self.inline_len) == self.inline.len()
     }
 }
 
-/// Successors taken out of a freed slot.
+/// Successors taken out of a finished slot.
 struct Taken {
     inline: [SuccRef; 2],
     inline_len: u8,
@@ -329,18 +318,37 @@ impl Taken {
     }
 }
 
+/// What every operation on a task reads or writes, in one cache line (64 bytes with a
+/// pointer-sized payload): state and counter, generation, successors, payload, and the
+/// ready key's common fields. The rest is in [`Cold`].
 #[derive(Debug)]
+#[repr(align(64))]
 struct Slot<P> {
     generation: u32,
     state: SlotState,
     id: TaskId,
     priority: Priority,
-    deadline: Option<Instant>,
-    rank: Duration,
+    /// The task has a deadline (in its [`Cold`] part).
+    has_deadline: bool,
+    /// The critical-path rank in nanoseconds; `u64::MAX` if it does not fit (the exact
+    /// rank is then in the [`Cold`] part).
+    rank_nanos: u64,
     successors: Successors,
     /// The caller's payload of a live task not yet started (see
     /// [`DependencyGraph::add_batch_payloads`]).
     payload: Option<P>,
+}
+
+// A slot is one cache line with a pointer-sized payload (as the executor's).
+const _: () = assert!(std::mem::size_of::<Slot<Box<u8>>>() == 64);
+
+/// The rarely read part of a task, beside its [`Slot`] (same index): valid only when
+/// the slot's `has_deadline` is set (the deadline) or its `rank_nanos` is `u64::MAX`
+/// (the rank), so most tasks never touch it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cold {
+    deadline: Option<Instant>,
+    rank: Duration,
 }
 
 /// Frees the slot of a succeeded task whose record is being forgotten.
@@ -358,14 +366,42 @@ impl<P> Slot<P> {
         !matches!(self.state, SlotState::Free | SlotState::Pending(_))
     }
 
+    // The cold parts are passed as the whole slice and indexed only where needed: with
+    // a plain reference the compiler may load from it unconditionally (a cache miss
+    // per task for nothing).
+
+    /// The exact rank of the task in slot `at` (its cold part read only if needed).
+    fn rank(&self, at: u32, cold: &[Cold]) -> Duration {
+        if self.rank_nanos == u64::MAX {
+            cold[at as usize].rank
+        } else {
+            Duration::from_nanos(self.rank_nanos)
+        }
+    }
+
+    /// The ready-heap key of the task in slot `at`, stamped `enqueued_at` (its cold
+    /// part read only if needed).
+    fn ready_key(&self, at: u32, cold: &[Cold], enqueued_at: Instant) -> ReadyKey {
+        ReadyKey {
+            priority: self.priority,
+            deadline: if self.has_deadline {
+                cold[at as usize].deadline
+            } else {
+                None
+            },
+            rank: self.rank(at, cold),
+            enqueued_at,
+        }
+    }
+
     fn vacant() -> Self {
         Slot {
             generation: 0,
             state: SlotState::Free,
             id: TaskId::new(0),
             priority: Priority::NORMAL,
-            deadline: None,
-            rank: Duration::ZERO,
+            has_deadline: false,
+            rank_nanos: 0,
             successors: Successors::default(),
             payload: None,
         }
@@ -404,6 +440,10 @@ impl<P> Slot<P> {
 pub struct DependencyGraph<P = ()> {
     entries: IdMap<Entry>,
     slots: Vec<Slot<P>>,
+    /// The cold part of each slot (same index).
+    cold: Vec<Cold>,
+    /// Successor lists beyond a slot's inline two (see [`Successors`]).
+    spills: Vec<Vec<SuccRef>>,
     free: free::FreeSlots,
     live: usize,
     /// Reused by `fail_from` (successor references still to fail).
@@ -419,6 +459,8 @@ impl<P> Default for DependencyGraph<P> {
         DependencyGraph {
             entries: IdMap::default(),
             slots: Vec::new(),
+            cold: Vec::new(),
+            spills: Vec::new(),
             free: free::FreeSlots::default(),
             live: 0,
             doomed: Vec::new(),
@@ -491,7 +533,7 @@ impl<P> DependencyGraph<P> {
     /// assert_eq!(g.rank(c), Some(ms(2)));
     /// ```
     pub fn rank(&self, id: TaskId) -> Option<Duration> {
-        self.live_slot(id).map(|s| s.rank)
+        self.live_slot(id).map(|(slot, s)| s.rank(slot, &self.cold))
     }
 
     /// The ready-heap key of a live task: its priority, deadline and rank, stamped with
@@ -512,19 +554,15 @@ impl<P> DependencyGraph<P> {
     /// assert_eq!(q.pop(now), Some(id));
     /// ```
     pub fn ready_key(&self, id: TaskId, enqueued_at: Instant) -> Option<ReadyKey> {
-        self.live_slot(id).map(|s| ReadyKey {
-            priority: s.priority,
-            deadline: s.deadline,
-            rank: s.rank,
-            enqueued_at,
-        })
+        self.live_slot(id)
+            .map(|(slot, s)| s.ready_key(slot, &self.cold, enqueued_at))
     }
 
-    fn live_slot(&self, id: TaskId) -> Option<&Slot<P>> {
-        match self.entries.get(&id)? {
-            Entry::Live(slot) => {
-                Some(&self.slots[*slot as usize]).filter(|s| s.state != SlotState::Succeeded)
-            }
+    /// The index and slot of a live (unfinished) task.
+    fn live_slot(&self, id: TaskId) -> Option<(u32, &Slot<P>)> {
+        match *self.entries.get(&id)? {
+            Entry::Live(slot) => Some((slot, &self.slots[slot as usize]))
+                .filter(|(_, s)| s.state != SlotState::Succeeded),
             Entry::Failed(_) => None,
         }
     }
@@ -891,6 +929,7 @@ impl<P> DependencyGraph<P> {
                                     generation: r.generation,
                                 },
                                 dependent,
+                                &self.cold,
                             );
                         }
                     } else {
@@ -944,24 +983,61 @@ impl<P> DependencyGraph<P> {
         s.state = SlotState::Free;
         self.free.push(slot);
         self.live -= 1;
-        s.successors.take()
+        self.take_successors(slot)
     }
 
     /// Marks a live slot succeeded (kept, generation unchanged, until its record is
     /// forgotten) and takes its successors out.
     fn retire_slot(&mut self, slot: u32) -> Taken {
-        let s = &mut self.slots[slot as usize];
-        s.state = SlotState::Succeeded;
+        self.slots[slot as usize].state = SlotState::Succeeded;
         self.live -= 1;
-        s.successors.take()
+        self.take_successors(slot)
     }
 
-    /// Gives an emptied spill vector back to a free slot for its next occupant.
+    /// Adds `r` to the successors of the task in `slot`.
+    fn push_successor(&mut self, slot: u32, r: SuccRef) {
+        let list = &mut self.slots[slot as usize].successors;
+        if let Some(free) = list.inline.get_mut(usize::from(list.inline_len)) {
+            *free = r;
+            list.inline_len += 1;
+            return;
+        }
+        if list.spill == 0 {
+            self.spills.push(Vec::new());
+            list.spill = u32::try_from(self.spills.len()).expect("fewer spills than slots");
+        }
+        self.spills[list.spill as usize - 1].push(r);
+    }
+
+    /// Takes the successors of the task in `slot` out, leaving its list empty (the
+    /// spill vector goes too; [`recycle_successors`](Self::recycle_successors) gives
+    /// it back).
+    fn take_successors(&mut self, slot: u32) -> Taken {
+        let list = &mut self.slots[slot as usize].successors;
+        let spill = if list.inline_full() && list.spill != 0 {
+            std::mem::take(&mut self.spills[list.spill as usize - 1])
+        } else {
+            Vec::new()
+        };
+        let taken = Taken {
+            inline: list.inline,
+            inline_len: list.inline_len,
+            spill,
+        };
+        list.inline_len = 0;
+        taken
+    }
+
+    /// Gives an emptied spill vector back to the pool entry of `slot`, for its next
+    /// occupant (unless it grew large).
     fn recycle_successors(&mut self, slot: u32, spill: Vec<SuccRef>) {
         debug_assert!(spill.is_empty());
-        let s = &mut self.slots[slot as usize];
-        if spill.capacity() <= KEEP_SUCCESSOR_CAPACITY && s.successors.spill.capacity() == 0 {
-            s.successors.spill = spill;
+        if spill.capacity() == 0 || spill.capacity() > KEEP_SUCCESSOR_CAPACITY {
+            return;
+        }
+        let index = self.slots[slot as usize].successors.spill as usize - 1;
+        if self.spills[index].capacity() == 0 {
+            self.spills[index] = spill;
         }
     }
 }

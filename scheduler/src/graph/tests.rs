@@ -842,3 +842,84 @@ fn contiguous_and_scattered_ids_resolve_dependencies_alike() {
         assert_eq!(err, GraphError::SelfDependency(id(k(20))));
     }
 }
+
+#[test]
+fn deadlines_and_huge_ranks_come_from_the_cold_part() {
+    let now = Instant::now();
+    let deadline = now + Duration::from_secs(5);
+    let mut g = DependencyGraph::new();
+    g.add_batch(&[
+        spec(1, &[]).deadline(deadline),
+        spec(2, &[]).estimated_duration(Duration::MAX),
+        spec(3, &[2]).estimated_duration(Duration::from_nanos(7)),
+        spec(4, &[]),
+    ])
+    .unwrap();
+    let key = g.ready_key(id(1), now).unwrap();
+    assert_eq!((key.deadline, key.rank), (Some(deadline), Duration::ZERO));
+    assert_eq!(
+        g.rank(id(2)),
+        Some(Duration::MAX),
+        "exact beyond u64 nanoseconds"
+    );
+    assert_eq!(g.ready_key(id(4), now).unwrap().deadline, None);
+    // A released task's key reads the same fields.
+    let mut p: DependencyGraph<&str> = DependencyGraph::with_payloads();
+    let mut out = Released::default();
+    let specs = [
+        spec(1, &[]),
+        spec(2, &[1]).deadline(deadline),
+        spec(3, &[1]).estimated_duration(Duration::MAX),
+        spec(4, &[1]),
+    ];
+    p.add_batch_payloads(&specs, vec!["1", "2", "3", "4"], now, &mut out)
+        .unwrap();
+    assert_eq!(p.start(out.batch[0]), Some("1"));
+    let batch = out.batch.clone();
+    out.clear();
+    p.complete_at(batch[0], Ok(()), now, &mut out).unwrap();
+    let keys: Vec<_> = out
+        .ready
+        .iter()
+        .map(|r| (r.0, r.1.deadline, r.1.rank))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (batch[1], Some(deadline), Duration::ZERO),
+            (batch[2], None, Duration::MAX),
+            (batch[3], None, Duration::ZERO),
+        ],
+        "three successors: one spilled beyond the inline two"
+    );
+}
+
+#[test]
+fn spilled_successors_are_released_and_doomed_alike() {
+    // Task 1 has 70 successors (more than the inline two and than the capacity kept
+    // for a slot's next occupant); run twice, succeeding then failing.
+    for success in [true, false] {
+        let mut g = DependencyGraph::new();
+        let mut specs = vec![spec(1, &[])];
+        specs.extend((2..72).map(|n| spec(n, &[1])));
+        g.add_batch(&specs).unwrap();
+        g.mark_running(id(1)).unwrap();
+        let done = g.complete(id(1), success).unwrap();
+        if success {
+            assert_eq!(done.ready, (2..72).map(id).collect::<Vec<_>>());
+        } else {
+            let mut failed = done.failed.clone();
+            failed.sort();
+            assert_eq!(failed, (2..72).map(|n| (id(n), id(1))).collect::<Vec<_>>());
+        }
+        // The slots are reused by a new batch with spilled successors again.
+        g.forget_all_finished();
+        let mut specs = vec![spec(100, &[])];
+        specs.extend((101..106).map(|n| spec(n, &[100])));
+        g.add_batch(&specs).unwrap();
+        assert_eq!(
+            run_ok(&mut g, 100).ready,
+            (101..106).map(id).collect::<Vec<_>>()
+        );
+    }
+}
