@@ -39,40 +39,38 @@ use crossbeam_utils::CachePadded;
 
 use super::ended::End;
 use crate::sync::Mutex;
-use crate::task::{Notified, OwnedTask};
+use crate::task::{HeldTask, Notified, OwnedTask};
 
-/// A submitted ExecutableTask as the graph holds it (see the module invariants).
-pub(crate) struct ExecTask {
-    /// The reference that runs the task the first time; taken when it starts.
-    notified: Option<Notified>,
-    /// The runtime's ownership of the task, so shutdown can cancel it; kept until the
-    /// task ends.
-    owned: OwnedTask,
-}
+/// A submitted ExecutableTask as the graph holds it (see the module invariants): its
+/// first `Notified` until it starts, and the runtime's ownership until it ends, in one
+/// word (`HeldTask`).
+pub(crate) struct ExecTask(HeldTask);
+
+// One word, with a niche for `Option`: the graph's slots stay one cache line.
+const _: () = assert!(std::mem::size_of::<Option<ExecTask>>() == std::mem::size_of::<usize>());
 
 impl ExecTask {
     pub(crate) fn new(notified: Notified, owned: OwnedTask) -> ExecTask {
-        ExecTask {
-            notified: Some(notified),
-            owned,
-        }
+        ExecTask(HeldTask::new(owned, notified))
     }
 
     /// Cancels a task that never started: its future is dropped unpolled, and its
     /// handle resolves with `cause` (see `Notified::cancel`).
     pub(crate) fn cancel(self, cause: Option<u64>) {
-        if let Some(notified) = self.notified {
+        let (owned, notified) = self.0.into_parts();
+        if let Some(notified) = notified {
             notified.cancel(cause);
         }
         // The task completed above; this only drops the ownership reference.
-        drop(self.owned);
+        drop(owned);
     }
 
     /// Cancels the task at runtime shutdown, started or not (a running task's future
     /// is dropped, or stopped at its next await point if it is being polled).
     pub(crate) fn shutdown(self) {
-        drop(self.notified);
-        self.owned.shutdown();
+        let (owned, notified) = self.0.into_parts();
+        drop(notified);
+        owned.shutdown();
     }
 }
 
@@ -355,7 +353,7 @@ pub(crate) struct Pick<'a> {
 /// task's slot in its header for the report of its end (`ended.rs`).
 fn start_task(at: SlotRef) -> impl FnOnce(&mut Option<ExecTask>) -> Option<Notified> {
     move |payload| {
-        let task = payload.as_mut()?.notified.take()?;
+        let task = payload.as_mut()?.0.take_notified()?;
         task.raw().end_report().store(at.to_bits(), Relaxed);
         Some(task)
     }

@@ -251,6 +251,91 @@ impl Drop for OwnedTask {
     }
 }
 
+/// The references the dependency graph holds on a submitted ExecutableTask, in one
+/// word (so a graph slot stays one cache line): the ownership reference (an
+/// `OwnedTask`'s), and — until [`take_notified`](Self::take_notified) hands it out —
+/// the first `Notified` reference too.
+///
+/// Invariant: the pointer's low bit is set exactly while the `Notified` reference is
+/// held; the rest is the task's header pointer (headers are 8-aligned, so the bit is
+/// free). Each reference held is released exactly once: handed out as a `Notified` or
+/// `OwnedTask`, or dropped.
+pub(crate) struct HeldTask {
+    tagged: NonNull<Header>,
+}
+
+// SAFETY: it holds references to a task, which are Send and Sync like RawTask's.
+unsafe impl Send for HeldTask {}
+// SAFETY: as above.
+unsafe impl Sync for HeldTask {}
+
+const NOTIFIED_HELD: usize = 1;
+
+impl HeldTask {
+    /// Holds both references of a task (`owned` and `notified` must be the same task).
+    pub(crate) fn new(owned: OwnedTask, notified: Notified) -> HeldTask {
+        assert_eq!(owned.raw, notified.raw, "one task's references");
+        let ptr = owned.raw.ptr;
+        debug_assert_eq!(
+            ptr.as_ptr() as usize & NOTIFIED_HELD,
+            0,
+            "headers are aligned"
+        );
+        std::mem::forget(owned);
+        std::mem::forget(notified);
+        HeldTask {
+            tagged: ptr.map_addr(|a| a | NOTIFIED_HELD),
+        }
+    }
+
+    /// The task.
+    pub(crate) fn raw(&self) -> RawTask {
+        let untagged = self.tagged.as_ptr().map_addr(|a| a & !NOTIFIED_HELD);
+        RawTask {
+            ptr: NonNull::new(untagged).expect("a task's header pointer is not null"),
+        }
+    }
+
+    fn holds_notified(&self) -> bool {
+        self.tagged.addr().get() & NOTIFIED_HELD != 0
+    }
+
+    /// Hands out the `Notified` reference (once); the ownership reference stays.
+    pub(crate) fn take_notified(&mut self) -> Option<Notified> {
+        if !self.holds_notified() {
+            return None;
+        }
+        let raw = self.raw();
+        self.tagged = raw.ptr;
+        // SAFETY: the tag said we held the Notified reference; clearing it transfers
+        // that reference to the new Notified.
+        Some(unsafe { Notified::from_raw(raw) })
+    }
+
+    /// Splits into the ownership reference and the `Notified` one, if still held.
+    pub(crate) fn into_parts(self) -> (OwnedTask, Option<Notified>) {
+        let raw = self.raw();
+        let notified = self.holds_notified().then(|| {
+            // SAFETY: the tag says we hold the Notified reference; it moves out here
+            // (self is forgotten below, so it is not released twice).
+            unsafe { Notified::from_raw(raw) }
+        });
+        std::mem::forget(self);
+        // SAFETY: we always hold the ownership reference; it moves out here.
+        (unsafe { OwnedTask::from_raw(raw) }, notified)
+    }
+}
+
+impl Drop for HeldTask {
+    fn drop(&mut self) {
+        let raw = self.raw();
+        if self.holds_notified() {
+            raw.drop_reference();
+        }
+        raw.drop_reference();
+    }
+}
+
 /// Allocates a task for `future`, scheduled by `scheduler`. Returns the owned-list
 /// reference, the first `Notified`, and the JoinHandle.
 pub(crate) fn new_task<F, S>(
