@@ -54,6 +54,9 @@ pub(crate) struct WorkerCore {
     picked: RefCell<VecDeque<Notified>>,
     /// Ends of ExecutableTasks run here, not yet applied to the graph.
     ended: RefCell<Vec<End>>,
+    /// True while `picked` or `ended` may be non-empty: the one check a tick makes
+    /// before the heap's hint when this worker runs no ExecutableTasks.
+    exec_local: std::cell::Cell<bool>,
     tick: std::cell::Cell<u32>,
     is_searching: std::cell::Cell<bool>,
     rng: std::cell::Cell<u32>,
@@ -68,6 +71,7 @@ impl WorkerCore {
             lifo_slot: std::cell::Cell::new(None),
             picked: RefCell::new(VecDeque::with_capacity(MAX_PICK)),
             ended: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
+            exec_local: std::cell::Cell::new(false),
             tick: std::cell::Cell::new(0),
             // Workers start awake and not searching (Idle::new counts them so).
             is_searching: std::cell::Cell::new(false),
@@ -100,6 +104,7 @@ impl WorkerCore {
             ended.push(end);
             ended.len()
         };
+        self.exec_local.set(true);
         let plenty = self.shared.dispatch.ready_len() >= 2 * MAX_PICK * self.shared.remotes.len();
         if plenty && buffered < MAX_BUFFERED_ENDS {
             return;
@@ -132,9 +137,9 @@ impl WorkerCore {
         {
             // Give the (now empty) buffers back, keeping their capacity, unless
             // something was buffered meanwhile.
-            let mut cell = self.ended.borrow_mut();
-            if cell.is_empty() {
-                *cell = ends;
+            let mut ended = self.ended.borrow_mut();
+            if ended.is_empty() {
+                *ended = ends;
             }
             let mut cell = self.picked.borrow_mut();
             if cell.is_empty() {
@@ -142,6 +147,7 @@ impl WorkerCore {
             } else {
                 cell.extend(picked);
             }
+            self.exec_local.set(!cell.is_empty() || !ended.is_empty());
         }
         drop(finished);
         if released > 0 && shared.dispatch.has_ready() {
@@ -153,10 +159,15 @@ impl WorkerCore {
     /// The next ExecutableTask this worker picked, or a trip to the graph when it has
     /// none left and ends or ready tasks wait.
     fn next_exec_task(&self) -> Option<Notified> {
-        if let Some(task) = self.picked.borrow_mut().pop_front() {
-            return Some(task);
+        if self.exec_local.get() {
+            if let Some(task) = self.picked.borrow_mut().pop_front() {
+                return Some(task);
+            }
+            if self.ended.borrow().is_empty() {
+                self.exec_local.set(false);
+            }
         }
-        if self.ended.borrow().is_empty() && !self.shared.dispatch.has_ready() {
+        if !self.exec_local.get() && !self.shared.dispatch.has_ready() {
             return None;
         }
         self.exchange(MAX_PICK);
