@@ -1,4 +1,4 @@
-//! What an ExecutableTask runs: a body produces one future per attempt.
+//! What an ExecutableTask runs: a body runs one attempt at a time, in place.
 //!
 //! - [`Once`]: a plain future; one attempt, never fails on its own (only by panic,
 //!   timeout or cancellation).
@@ -6,7 +6,14 @@
 //! - [`Factory`]: a closure making a fresh fallible future per attempt; the only body
 //!   that can be retried.
 //!
-//! Every attempt's future resolves to `Result<T, BoxError>`.
+//! Invariants:
+//! - A body holds its current attempt's future inline and polls it where it lies: the
+//!   task's cell has room for one future, not two, and starting an attempt moves
+//!   nothing. (A one-shot body's future is its only attempt.)
+//! - The attempt is structurally pinned: once the body is pinned it is only polled in
+//!   place and dropped in place (`Pin::set`), never moved. Other fields are not
+//!   pinned. No body implements `Drop` or `Unpin` by hand.
+//! - Every attempt resolves to `Result<T, BoxError>`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,17 +22,25 @@ use std::task::{Context, Poll};
 /// The error a failing task reports.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Something that can start attempts of a task. Implemented by [`Once`],
-/// [`OnceFallible`] and [`Factory`]; built through
-/// [`ExecutableTask`](super::ExecutableTask)'s constructors.
+/// Something that runs attempts of a task. Implemented by [`Once`], [`OnceFallible`]
+/// and [`Factory`]; built through [`ExecutableTask`](super::ExecutableTask)'s
+/// constructors.
 pub trait TaskBody: Send + 'static {
     /// The task's value.
     type Output: Send + 'static;
-    /// One attempt.
-    type Attempt: Future<Output = Result<Self::Output, BoxError>> + Send + 'static;
 
-    /// Starts the next attempt, or `None` when this body cannot make another one.
-    fn start(&mut self) -> Option<Self::Attempt>;
+    /// Makes the next attempt the current one (the previous one, if any, was
+    /// [`stop`](Self::stop)ped); false when this body cannot start another.
+    fn start(self: Pin<&mut Self>) -> bool;
+
+    /// Polls the current attempt.
+    fn poll_attempt(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Self::Output, BoxError>>;
+
+    /// Drops the current attempt in place (it finished, failed or timed out).
+    fn stop(self: Pin<&mut Self>);
 }
 
 /// A single infallible future.
@@ -35,7 +50,10 @@ pub struct Once<F>(Option<F>);
 pub struct OnceFallible<F>(Option<F>);
 
 /// A closure making a fallible future per attempt.
-pub struct Factory<M>(M);
+pub struct Factory<M, F> {
+    make: M,
+    attempt: Option<F>,
+}
 
 impl<F> Once<F> {
     pub(crate) fn new(future: F) -> Self {
@@ -49,10 +67,19 @@ impl<F> OnceFallible<F> {
     }
 }
 
-impl<M> Factory<M> {
+impl<M, F> Factory<M, F> {
     pub(crate) fn new(make: M) -> Self {
-        Factory(make)
+        Factory {
+            make,
+            attempt: None,
+        }
     }
+}
+
+/// The pinned attempt slot of a one-shot body.
+fn one_shot<F>(slot: Pin<&mut Option<F>>) -> Pin<&mut F> {
+    slot.as_pin_mut()
+        .expect("the runner polls only a started, unstopped attempt")
 }
 
 impl<F> TaskBody for Once<F>
@@ -61,10 +88,24 @@ where
     F::Output: Send + 'static,
 {
     type Output = F::Output;
-    type Attempt = Infallible<F>;
 
-    fn start(&mut self) -> Option<Self::Attempt> {
-        self.0.take().map(Infallible)
+    fn start(self: Pin<&mut Self>) -> bool {
+        // Its only attempt is the future it was made with (gone once stopped).
+        self.0.is_some()
+    }
+
+    fn poll_attempt(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<F::Output, BoxError>> {
+        // SAFETY: structural pinning of the only field (module invariants).
+        let slot = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        one_shot(slot).poll(cx).map(Ok)
+    }
+
+    fn stop(self: Pin<&mut Self>) {
+        // SAFETY: as above; `set` drops the future in place.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.set(None);
     }
 }
 
@@ -75,14 +116,36 @@ where
     E: Into<BoxError> + 'static,
 {
     type Output = T;
-    type Attempt = Fallible<F>;
 
-    fn start(&mut self) -> Option<Self::Attempt> {
-        self.0.take().map(Fallible)
+    fn start(self: Pin<&mut Self>) -> bool {
+        self.0.is_some()
+    }
+
+    fn poll_attempt(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, BoxError>> {
+        // SAFETY: structural pinning of the only field (module invariants).
+        let slot = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        one_shot(slot).poll(cx).map(|r| r.map_err(Into::into))
+    }
+
+    fn stop(self: Pin<&mut Self>) {
+        // SAFETY: as above; `set` drops the future in place.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.set(None);
     }
 }
 
-impl<M, F, T, E> TaskBody for Factory<M>
+impl<M, F> Factory<M, F> {
+    /// The closure (not pinned) and the pinned attempt slot.
+    fn project(self: Pin<&mut Self>) -> (&mut M, Pin<&mut Option<F>>) {
+        // SAFETY: `attempt` is structurally pinned and never moved (module
+        // invariants); `make` is not pinned, so handing out `&mut M` is fine.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `attempt` lies in the pinned body and is only dropped in place.
+        let attempt = unsafe { Pin::new_unchecked(&mut this.attempt) };
+        (&mut this.make, attempt)
+    }
+}
+
+impl<M, F, T, E> TaskBody for Factory<M, F>
 where
     M: FnMut() -> F + Send + 'static,
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -90,40 +153,21 @@ where
     E: Into<BoxError> + 'static,
 {
     type Output = T;
-    type Attempt = Fallible<F>;
 
-    fn start(&mut self) -> Option<Self::Attempt> {
-        Some(Fallible((self.0)()))
+    fn start(self: Pin<&mut Self>) -> bool {
+        let (make, mut attempt) = self.project();
+        // The runner stopped the previous attempt; `set` would drop it here otherwise.
+        attempt.set(Some(make()));
+        true
     }
-}
 
-/// Wraps an infallible future's output in `Ok`.
-pub struct Infallible<F>(F);
-
-impl<F: Future> Future for Infallible<F> {
-    type Output = Result<F::Output, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of the only field; `Infallible` has no Drop impl,
-        // is not Unpin unless F is, and never moves the field.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        inner.poll(cx).map(Ok)
+    fn poll_attempt(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, BoxError>> {
+        let (_, attempt) = self.project();
+        one_shot(attempt).poll(cx).map(|r| r.map_err(Into::into))
     }
-}
 
-/// Boxes a fallible future's error.
-pub struct Fallible<F>(F);
-
-impl<F, T, E> Future for Fallible<F>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
-{
-    type Output = Result<T, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: as for `Infallible`.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        inner.poll(cx).map(|r| r.map_err(Into::into))
+    fn stop(self: Pin<&mut Self>) {
+        let (_, mut attempt) = self.project();
+        attempt.set(None);
     }
 }

@@ -69,7 +69,7 @@ where
     }
 }
 
-impl<M, F, T, E> ExecutableTask<Factory<M>>
+impl<M, F, T, E> ExecutableTask<Factory<M, F>>
 where
     M: FnMut() -> F + Send + 'static,
     F: Future<Output = Result<T, E>> + Send + 'static,

@@ -32,14 +32,11 @@ use super::retry::{RetryOn, RetryPolicy};
 use crate::task::RawTask;
 use crate::time::Sleep;
 
-enum Phase<A> {
+enum Phase {
     /// Before an attempt.
     Idle,
-    /// An attempt is running, with its timeout if any.
-    Running {
-        attempt: A,
-        timeout: Option<Box<Sleep>>,
-    },
+    /// The body's current attempt is running, with its timeout if any.
+    Running { timeout: Option<Box<Sleep>> },
     /// Waiting out a retry backoff.
     Backoff(Box<Sleep>),
 }
@@ -63,7 +60,7 @@ pub(crate) struct Executable<B: TaskBody> {
     limits: Option<Box<Limits>>,
     /// Attempts started so far.
     attempts: u32,
-    phase: Phase<B::Attempt>,
+    phase: Phase,
     /// The monitor's gate pass (`None` when the monitor is off).
     ticket: Option<Ticket>,
 }
@@ -149,9 +146,8 @@ impl<B: TaskBody> Future for Executable<B> {
     type Output = Result<B::Output, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: only `phase.attempt` is structurally pinned; it is never moved out
-        // while pinned (phases are replaced in place, which drops the old attempt
-        // where it lies), and `Executable`'s Drop does not move it either.
+        // SAFETY: only `body` is structurally pinned (its attempt lies inside it, see
+        // body.rs): it is never moved or replaced, only used through `Pin` below.
         let this = unsafe { self.get_unchecked_mut() };
         if let Some(name) = &this.name {
             crate::runtime::trace::note_task_name(|| name.clone().into());
@@ -165,17 +161,18 @@ impl<B: TaskBody> Future for Executable<B> {
         }
         loop {
             match &mut this.phase {
-                Phase::Idle => match this.body.start() {
-                    Some(attempt) => {
+                // SAFETY: `body` stays where it is (see above).
+                Phase::Idle => match unsafe { Pin::new_unchecked(&mut this.body) }.start() {
+                    true => {
                         this.attempts += 1;
                         let timeout = this
                             .limits
                             .as_ref()
                             .and_then(|l| l.timeout)
                             .map(|d| Box::new(crate::time::sleep_until(Instant::now() + d)));
-                        this.phase = Phase::Running { attempt, timeout };
+                        this.phase = Phase::Running { timeout };
                     }
-                    None => {
+                    false => {
                         // Only a factory can start a second attempt, and only
                         // factories take a retry policy, so this is not reached; fail
                         // cleanly rather than panic if it ever is.
@@ -191,13 +188,13 @@ impl<B: TaskBody> Future for Executable<B> {
                     }
                     this.phase = Phase::Idle;
                 }
-                Phase::Running { attempt, timeout } => {
-                    // SAFETY: see above; `attempt` stays in place until the phase is
-                    // replaced.
-                    let attempt = unsafe { Pin::new_unchecked(attempt) };
-                    let polled = catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)));
+                Phase::Running { timeout } => {
+                    // SAFETY: `body` stays where it is (see above).
+                    let mut body = unsafe { Pin::new_unchecked(&mut this.body) };
+                    let polled = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_attempt(cx)));
                     let error = match polled {
                         Ok(Poll::Ready(Ok(value))) => {
+                            body.stop();
                             this.phase = Phase::Idle;
                             this.report(Ok(()), cx.waker());
                             return Poll::Ready(Ok(value));
@@ -215,7 +212,8 @@ impl<B: TaskBody> Future for Executable<B> {
                         }
                     };
                     // Drop the failed attempt (its destructor may panic too).
-                    let _ = catch_unwind(AssertUnwindSafe(|| this.phase = Phase::Idle));
+                    let _ = catch_unwind(AssertUnwindSafe(|| body.stop()));
+                    this.phase = Phase::Idle;
                     if let Some(error) = this.after_failure(error) {
                         this.report(Err(error.reason()), cx.waker());
                         return Poll::Ready(Err(error));
