@@ -58,7 +58,7 @@ impl Builder {
             max_blocking_threads: 512,
             blocking_keep_alive: Duration::from_secs(10),
             global_queue_interval: 61,
-            max_finished_task_records: 1 << 20,
+            max_finished_task_records: 1 << 18,
             // Loom models build no real runtime; keep model state free of the sampler.
             monitor: (!cfg!(taskweave_loom)).then(MonitorConfig::default),
         }
@@ -128,7 +128,9 @@ impl Builder {
     }
 
     /// How many finished ExecutableTasks' outcomes the runtime remembers (so later
-    /// tasks may depend on them) before it forgets them all (default 2^20).
+    /// tasks may depend on them) before it forgets them all (default 2^18). A
+    /// remembered success keeps its graph slot, about 100 bytes, so the default bounds
+    /// that memory near 25 MiB.
     pub fn max_finished_task_records(&mut self, n: usize) -> &mut Self {
         self.max_finished_task_records = n;
         self
