@@ -105,8 +105,7 @@ impl WorkerCore {
             ended.len()
         };
         self.exec_local.set(true);
-        let plenty = self.shared.dispatch.ready_len() >= 2 * MAX_PICK * self.shared.remotes.len();
-        if plenty && buffered < MAX_BUFFERED_ENDS {
+        if self.ready_is_plenty() && buffered < MAX_BUFFERED_ENDS {
             return;
         }
         let max_pick = if self.picked.borrow().is_empty() {
@@ -160,7 +159,13 @@ impl WorkerCore {
     /// none left and ends or ready tasks wait.
     fn next_exec_task(&self) -> Option<Notified> {
         if self.exec_local.get() {
-            if let Some(task) = self.picked.borrow_mut().pop_front() {
+            let next = self.picked.borrow_mut().pop_front();
+            if let Some(task) = next {
+                if !self.ended.borrow().is_empty() && !self.ready_is_plenty() {
+                    // Ready work ran low while this worker held ends back: release
+                    // their dependents before running on, so nobody idles for them.
+                    self.exchange(0);
+                }
                 return Some(task);
             }
             if self.ended.borrow().is_empty() {
@@ -172,6 +177,12 @@ impl WorkerCore {
         }
         self.exchange(MAX_PICK);
         self.picked.borrow_mut().pop_front()
+    }
+
+    /// True while the ready heap holds enough for every worker to pick batches (16
+    /// tasks per worker): then ends may wait in the buffer (see `buffer_end`).
+    fn ready_is_plenty(&self) -> bool {
+        self.shared.dispatch.ready_len() >= 2 * MAX_PICK * self.shared.remotes.len()
     }
 
     /// Queues a task at the back of this worker's deque and, if nobody is looking
