@@ -859,6 +859,18 @@ impl<P> DependencyGraph<P> {
     /// were dropped.
     pub fn forget_all_finished(&mut self) -> usize {
         let before = self.entries.len();
+        if self.live == 0 {
+            // Every known task finished (the common case between batches): free the
+            // succeeded slots in one pass over the slots, in memory order, and drop the
+            // whole map, rather than visiting slots in the map's hash order.
+            for (slot, s) in self.slots.iter_mut().enumerate() {
+                if s.state == SlotState::Succeeded {
+                    free_succeeded(s, slot as u32, &mut self.free);
+                }
+            }
+            self.entries.clear();
+            return before;
+        }
         let (slots, free) = (&mut self.slots, &mut self.free);
         self.entries.retain(|_, e| match *e {
             Entry::Live(slot) => {

@@ -923,3 +923,35 @@ fn spilled_successors_are_released_and_doomed_alike() {
         );
     }
 }
+
+#[test]
+fn forgetting_everything_with_or_without_live_tasks_agrees() {
+    // The same history, forgotten while a task still runs (the map is walked) and once
+    // nothing is live (the slots are walked and the map cleared).
+    for keep_one_running in [true, false] {
+        let mut g = DependencyGraph::new();
+        g.add_batch(&[spec(1, &[]), spec(2, &[]), spec(3, &[2]), spec(4, &[])])
+            .unwrap();
+        run_ok(&mut g, 1);
+        run_fail(&mut g, 2); // 3 fails with it
+        g.mark_running(id(4)).unwrap();
+        if !keep_one_running {
+            g.complete(id(4), true).unwrap();
+        }
+        let forgotten = g.forget_all_finished();
+        assert_eq!(forgotten, if keep_one_running { 3 } else { 4 });
+        for t in [1, 2, 3] {
+            assert_eq!(g.state(id(t)), None, "task {t} forgotten");
+        }
+        assert_eq!(g.finished_len(), 0);
+        if keep_one_running {
+            assert_eq!(g.state(id(4)), Some(TaskState::Running));
+            g.complete(id(4), true).unwrap();
+            assert_eq!(g.forget_all_finished(), 1);
+        }
+        // Every slot is free again: a new batch reuses them, ids included.
+        g.add_batch(&[spec(1, &[]), spec(4, &[1])]).unwrap();
+        assert_eq!(g.state(id(4)), Some(TaskState::Waiting { remaining: 1 }));
+        assert!(g.slots.len() <= 4);
+    }
+}
