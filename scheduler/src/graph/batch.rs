@@ -4,6 +4,8 @@
 //! 1. Reserve: each spec is validated and its id inserted into the graph's map with a
 //!    freshly reserved slot in state `Pending(batch index)`; an occupied id is a
 //!    duplicate. One hash operation per task, which also serves dependency lookups.
+//!    This pass also copies what later steps need (id, estimate; priority and deadline
+//!    straight into the slot), so only step 2 reads the specs again.
 //! 2. Resolve dependencies: each dependency is either the task itself (error), a pending
 //!    slot (an edge inside the batch), a live task (an external edge to wait for), a
 //!    succeeded task (satisfied), a failed task (the newcomer fails), or unknown (error).
@@ -54,6 +56,10 @@ pub(super) struct Scratch {
     rank: Vec<Duration>,
     /// With contiguous batch ids: batch index of the task with id `lo + k`.
     index_of: Vec<u32>,
+    /// Each batch task's id and estimated duration, copied in step 1 so that later
+    /// steps need not read the (large) specs again.
+    ids: Vec<TaskId>,
+    estimate: Vec<Duration>,
 }
 
 impl<P> DependencyGraph<P> {
@@ -153,21 +159,16 @@ impl<P> DependencyGraph<P> {
         let n = specs.len();
         assert!(u32::try_from(n).is_ok(), "batch of more than 2^32 tasks");
         sc.slots.clear();
-        // The batch's id range: if it has exactly `n` ids (they are distinct, or step 1
-        // refuses a duplicate), in-batch dependencies are found by subtraction.
-        let (lo, hi) = specs.iter().fold((u64::MAX, 0), |(lo, hi), s| {
-            (lo.min(s.id.as_u64()), hi.max(s.id.as_u64()))
-        });
-        let contiguous = n > 0 && hi - lo == n as u64 - 1;
-        if contiguous {
-            reset(&mut sc.index_of, n, 0);
-        }
+        sc.ids.clear();
+        sc.estimate.clear();
 
-        // 1. Reserve ids and slots.
+        // 1. Reserve ids and slots. Everything later steps need from a spec but its
+        //    dependencies is read here, in one pass: the id and estimate into scratch,
+        //    priority and deadline into the reserved slot.
         self.entries.reserve(n);
         for (i, spec) in specs.iter().enumerate() {
             if let Err(reason) = spec.validate() {
-                self.unreserve(specs, sc);
+                self.unreserve(sc);
                 return Err(GraphError::InvalidSpec {
                     task: spec.id,
                     reason,
@@ -182,15 +183,31 @@ impl<P> DependencyGraph<P> {
                 }
             };
             let Some(slot) = slot else {
-                self.unreserve(specs, sc);
+                self.unreserve(sc);
                 return Err(GraphError::DuplicateId(spec.id));
             };
             let s = &mut self.slots[slot as usize];
             s.state = SlotState::Pending(i as u32);
             s.id = spec.id;
+            s.priority = spec.priority;
+            s.has_deadline = spec.deadline.is_some();
+            if let Some(deadline) = spec.deadline {
+                self.cold[slot as usize].deadline = Some(deadline);
+            }
             sc.slots.push(slot);
-            if contiguous {
-                sc.index_of[(spec.id.as_u64() - lo) as usize] = i as u32;
+            sc.ids.push(spec.id);
+            sc.estimate.push(spec.estimated_duration);
+        }
+        // The batch's id range: if it has exactly `n` ids (they are distinct, or step 1
+        // refused a duplicate), in-batch dependencies are found by subtraction.
+        let (lo, hi) = sc.ids.iter().fold((u64::MAX, 0), |(lo, hi), id| {
+            (lo.min(id.as_u64()), hi.max(id.as_u64()))
+        });
+        let contiguous = n > 0 && hi - lo == n as u64 - 1;
+        if contiguous {
+            reset(&mut sc.index_of, n, 0);
+            for (i, id) in sc.ids.iter().enumerate() {
+                sc.index_of[(id.as_u64() - lo) as usize] = i as u32;
             }
         }
 
@@ -206,7 +223,7 @@ impl<P> DependencyGraph<P> {
         for (i, spec) in specs.iter().enumerate() {
             for &dep in &spec.dependencies {
                 if dep == spec.id {
-                    self.unreserve(specs, sc);
+                    self.unreserve(sc);
                     return Err(GraphError::SelfDependency(spec.id));
                 }
                 if contiguous && (lo..=hi).contains(&dep.as_u64()) {
@@ -233,7 +250,7 @@ impl<P> DependencyGraph<P> {
                         sc.fail_root[i].get_or_insert(reason.root_cause(dep));
                     }
                     None => {
-                        self.unreserve(specs, sc);
+                        self.unreserve(sc);
                         return Err(GraphError::UnknownDependency {
                             task: spec.id,
                             dependency: dep,
@@ -250,7 +267,7 @@ impl<P> DependencyGraph<P> {
             // task's successors before the task itself.
             let mut k = sc.edges.len();
             for i in (0..n).rev() {
-                sc.rank[i] = sc.rank[i].saturating_add(specs[i].estimated_duration);
+                sc.rank[i] = sc.rank[i].saturating_add(sc.estimate[i]);
                 while k > 0 && sc.edges[k - 1].1 as usize == i {
                     k -= 1;
                     let j = sc.edges[k].0 as usize;
@@ -268,7 +285,7 @@ impl<P> DependencyGraph<P> {
             self.order_batch(n, sc);
             if sc.order.len() < n {
                 let cycle = self.trace_cycle(specs, &sc.pending);
-                self.unreserve(specs, sc);
+                self.unreserve(sc);
                 return Err(GraphError::Cycle(cycle));
             }
             // 4. Ranks (reverse topological order), failure roots (topological order).
@@ -278,7 +295,7 @@ impl<P> DependencyGraph<P> {
                     .map(|k| sc.rank[sc.succ[k as usize] as usize])
                     .max()
                     .unwrap_or(Duration::ZERO);
-                sc.rank[i] = specs[i].estimated_duration.saturating_add(longest_after);
+                sc.rank[i] = sc.estimate[i].saturating_add(longest_after);
             }
             for &i in &sc.order {
                 let i = i as usize;
@@ -290,35 +307,28 @@ impl<P> DependencyGraph<P> {
             }
         }
 
-        // 5. Commit.
+        // 5. Commit (priority and deadline are in the slots since step 1).
         let mut outcome = BatchOutcome::default();
-        for (i, spec) in specs.iter().enumerate() {
+        for (i, &id) in sc.ids.iter().enumerate() {
             let slot = sc.slots[i];
             if let Some(root) = sc.fail_root[i] {
-                self.entries.insert(
-                    spec.id,
-                    Entry::Failed(FailureReason::DependencyFailed(root)),
-                );
+                self.entries
+                    .insert(id, Entry::Failed(FailureReason::DependencyFailed(root)));
                 let s = &mut self.slots[slot as usize];
                 s.state = SlotState::Free;
                 s.generation = s.generation.wrapping_add(1);
                 self.free.push(slot);
-                outcome.failed.push((spec.id, root));
+                outcome.failed.push((id, root));
                 continue;
             }
             let remaining = sc.in_degree[i] + sc.external_count[i];
             let s = &mut self.slots[slot as usize];
-            s.priority = spec.priority;
-            s.has_deadline = spec.deadline.is_some();
             s.rank_nanos = u64::try_from(sc.rank[i].as_nanos()).unwrap_or(u64::MAX);
-            if s.has_deadline || s.rank_nanos == u64::MAX {
-                self.cold[slot as usize] = Cold {
-                    deadline: spec.deadline,
-                    rank: sc.rank[i],
-                };
+            if s.rank_nanos == u64::MAX {
+                self.cold[slot as usize].rank = sc.rank[i];
             }
             s.state = if remaining == 0 {
-                outcome.ready.push(spec.id);
+                outcome.ready.push(id);
                 SlotState::Ready
             } else {
                 SlotState::Waiting(remaining)
@@ -372,9 +382,9 @@ impl<P> DependencyGraph<P> {
     }
 
     /// Undoes step 1 for the tasks reserved so far.
-    fn unreserve(&mut self, specs: &[TaskSpec], sc: &Scratch) {
-        for (spec, &slot) in specs.iter().zip(&sc.slots) {
-            self.entries.remove(&spec.id);
+    fn unreserve(&mut self, sc: &Scratch) {
+        for (id, &slot) in sc.ids.iter().zip(&sc.slots) {
+            self.entries.remove(id);
             self.slots[slot as usize].state = SlotState::Free;
             self.free.push(slot);
         }
