@@ -13,7 +13,29 @@
 
 use loom::thread;
 use taskweave_executor::loom_support::{EndReportModel, Reporter};
+use taskweave_executor::JoinHandle;
 use taskweave_loom_tests::model;
+
+/// Runs what the task queued, awaits it, and checks that exactly one end was
+/// reported, with the picked slot: the runner's iff the future ran (the JoinHandle has
+/// its value), else the release's.
+fn assert_reported_once(task: EndReportModel, join: JoinHandle<()>) {
+    // An abort or shutdown of a task already queued (notified) only marks it: the
+    // worker's run cancels it. Nothing else is queued.
+    task.run_queued();
+    let output = loom::future::block_on(join);
+    let reports = task.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let (who, at) = reports[0];
+    assert_eq!(at, EndReportModel::slot());
+    match output {
+        Ok(()) => assert_eq!(who, Reporter::Runner, "the future ran: its end stands"),
+        Err(e) => {
+            assert!(e.is_cancelled());
+            assert_eq!(who, Reporter::Release, "never ran: reported as cancelled");
+        }
+    }
+}
 
 #[test]
 fn abort_races_the_run() {
@@ -24,21 +46,7 @@ fn abort_races_the_run() {
         let worker = thread::spawn(move || run.run());
         join.abort();
         worker.join().unwrap();
-        // An abort of a task already queued (notified) only marks it: the worker's
-        // run cancels it. Nothing else is queued.
-        task.run_queued();
-        let output = loom::future::block_on(join);
-        let reports = task.reports();
-        assert_eq!(reports.len(), 1, "{reports:?}");
-        let (who, at) = reports[0];
-        assert_eq!(at, EndReportModel::slot());
-        match output {
-            Ok(()) => assert_eq!(who, Reporter::Runner, "the future ran: its end stands"),
-            Err(e) => {
-                assert!(e.is_cancelled());
-                assert_eq!(who, Reporter::Release, "never ran: reported as cancelled");
-            }
-        }
+        assert_reported_once(task, join);
     });
 }
 
@@ -52,17 +60,6 @@ fn shutdown_races_the_run() {
         let worker = thread::spawn(move || run.run());
         owned.shutdown();
         worker.join().unwrap();
-        task.run_queued();
-        let output = loom::future::block_on(join);
-        let reports = task.reports();
-        assert_eq!(reports.len(), 1, "{reports:?}");
-        let (who, at) = reports[0];
-        assert_eq!(at, EndReportModel::slot());
-        let expected = if output.is_ok() {
-            Reporter::Runner
-        } else {
-            Reporter::Release
-        };
-        assert_eq!(who, expected, "{output:?}");
+        assert_reported_once(task, join);
     });
 }
