@@ -1,4 +1,6 @@
-//! Property test: random small DAGs with randomly failing tasks on a 2-worker runtime.
+//! Property tests: random DAGs with randomly failing tasks on a 2-worker runtime —
+//! small ones, and wide ones of hundreds of tasks (where workers pick ready tasks in
+//! batches and hold back ends).
 //!
 //! For every generated graph:
 //! - no task starts before all its dependencies finished;
@@ -47,6 +49,14 @@ fn kind() -> impl Strategy<Value = Kind> {
 /// Up to 3 dependencies per task, each an index into the tasks before it.
 fn tasks() -> impl Strategy<Value = Vec<(Vec<Index>, Kind)>> {
     prop::collection::vec((prop::collection::vec(any::<Index>(), 0..4), kind()), 1..40)
+}
+
+/// Wide graphs: hundreds of tasks, most with no dependency or one, so the ready heap
+/// holds many tasks at once and the workers pick in batches and hold back ends
+/// (`graph/ended.rs`).
+fn wide_tasks() -> impl Strategy<Value = Vec<(Vec<Index>, Kind)>> {
+    let deps = prop::collection::vec(any::<Index>(), 0..2);
+    prop::collection::vec((deps, kind()), 200..500)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -116,7 +126,9 @@ fn run_case(spec: Vec<(Vec<Index>, Kind)>, mode: Submit) -> Result<(), String> {
     let mut ok = vec![false; n];
     let mut runs = vec![false; n];
     let mut own_failed = vec![false; n];
-    let mut ancestors = vec![0u64; n]; // bit i: task i is an ancestor
+    // Bit i of ancestors[j]: task i is an ancestor of task j.
+    let words = n.div_ceil(64);
+    let mut ancestors = vec![vec![0u64; words]; n];
     let mut value = vec![0u64; n];
     for j in 0..n {
         let deps_ok = deps[j].iter().all(|&d| ok[d]);
@@ -124,7 +136,11 @@ fn run_case(spec: Vec<(Vec<Index>, Kind)>, mode: Submit) -> Result<(), String> {
         ok[j] = deps_ok && !kinds[j].fails();
         own_failed[j] = deps_ok && kinds[j].fails();
         for &d in &deps[j] {
-            ancestors[j] |= ancestors[d] | (1 << d);
+            let (before, rest) = ancestors.split_at_mut(j);
+            for (mine, theirs) in rest[0].iter_mut().zip(&before[d]) {
+                *mine |= theirs;
+            }
+            rest[0][d / 64] |= 1 << (d % 64);
         }
         value[j] = deps[j].iter().fold(j as u64 + 1, |acc, &d| {
             acc.wrapping_mul(31).wrapping_add(value[d])
@@ -236,7 +252,8 @@ fn run_case(spec: Vec<(Vec<Index>, Kind)>, mode: Submit) -> Result<(), String> {
             }
             (Err(TaskError::DependencyFailed(root)), _) if !runs[j] => {
                 let r = ids.iter().position(|id| id == root);
-                let valid = r.is_some_and(|r| own_failed[r] && ancestors[j] & (1 << r) != 0);
+                let valid =
+                    r.is_some_and(|r| own_failed[r] && ancestors[j][r / 64] & (1 << (r % 64)) != 0);
                 if !valid {
                     return Err(format!(
                         "t{j} names root {root} ({r:?}), which is not an ancestor that \
@@ -270,6 +287,19 @@ proptest! {
     fn random_dags_with_failures(spec in tasks(), mode in submit_mode()) {
         quiet_intentional_panics();
         let outcome = watchdog_for("random DAG case", Duration::from_secs(20), move || {
+            run_case(spec, mode)
+        });
+        prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wide_random_dags_with_failures(spec in wide_tasks(), mode in submit_mode()) {
+        quiet_intentional_panics();
+        let outcome = watchdog_for("wide random DAG case", Duration::from_secs(30), move || {
             run_case(spec, mode)
         });
         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
