@@ -250,6 +250,23 @@ fn graph_metrics_count_every_outcome() {
             [1, 1, 1, 1, 2, 1]
         );
         assert_eq!((m.running_count(), m.ready_queue_depth()), (0, 0));
+        // The same counts in one snapshot.
+        let c = m.snapshot();
+        assert_eq!(
+            (c.submitted, c.started, c.running, c.ready_queue_depth),
+            (7, 5, 0, 0)
+        );
+        assert_eq!(
+            [
+                c.succeeded,
+                c.failed,
+                c.panicked,
+                c.timed_out,
+                c.cancelled,
+                c.dependency_failed
+            ],
+            [1, 1, 1, 1, 2, 1]
+        );
         // A refused batch counts nothing.
         let unknown = ExecutableTask::new(async {}).depends_on(ExecutableTask::new(async {}).id());
         assert!(rt.submit(unknown).is_err());

@@ -104,17 +104,19 @@ fn runtime_families(out: &mut Exposition, m: &RuntimeMetrics) {
 type PerWorker = fn(&RuntimeMetrics, usize) -> Value;
 
 fn graph_families(out: &mut Exposition, m: &GraphMetrics) {
+    // One snapshot: the families of one scrape agree with each other.
+    let c = m.snapshot();
     out.single(
         "taskweave_graph_tasks_submitted_total",
         Type::Counter,
         "ExecutableTasks accepted by submit.",
-        m.submitted_count(),
+        c.submitted,
     );
     out.single(
         "taskweave_graph_tasks_started_total",
         Type::Counter,
         "ExecutableTasks that started running.",
-        m.started_count(),
+        c.started,
     );
     let name = "taskweave_graph_tasks_finished_total";
     out.family(
@@ -123,12 +125,12 @@ fn graph_families(out: &mut Exposition, m: &GraphMetrics) {
         "ExecutableTasks that ended, by outcome.",
     );
     for (outcome, count) in [
-        ("succeeded", m.succeeded_count()),
-        ("failed", m.failed_count()),
-        ("panicked", m.panicked_count()),
-        ("timed_out", m.timed_out_count()),
-        ("cancelled", m.cancelled_count()),
-        ("dependency_failed", m.dependency_failed_count()),
+        ("succeeded", c.succeeded),
+        ("failed", c.failed),
+        ("panicked", c.panicked),
+        ("timed_out", c.timed_out),
+        ("cancelled", c.cancelled),
+        ("dependency_failed", c.dependency_failed),
     ] {
         out.sample(name, &[("outcome", outcome)], count);
     }
@@ -136,13 +138,13 @@ fn graph_families(out: &mut Exposition, m: &GraphMetrics) {
         "taskweave_graph_ready_queue_depth",
         Type::Gauge,
         "Items waiting in the ExecutableTask ready heap.",
-        m.ready_queue_depth(),
+        c.ready_queue_depth,
     );
     out.single(
         "taskweave_graph_tasks_running",
         Type::Gauge,
         "ExecutableTasks started and not yet ended.",
-        m.running_count(),
+        c.running,
     );
 }
 

@@ -37,7 +37,7 @@ pub use body::{BoxError, Factory, Once, OnceFallible, TaskBody};
 pub use executable::ExecutableTask;
 pub use handle::{TaskError, TaskHandle};
 pub use retry::{Backoff, RetryOn, RetryPolicy};
-pub use stats::GraphMetrics;
+pub use stats::{GraphCounts, GraphMetrics};
 pub use submit::{SubmitError, TaskGraph};
 pub use taskweave_scheduler::{
     FailureReason, GraphError, Priority, ResourceRequirements, TaskId, TaskSpec,

@@ -165,6 +165,66 @@ impl GraphMetrics {
     }
 }
 
+/// All of [`GraphMetrics`]' counts at one instant: read under one lock, so they agree
+/// with each other (e.g. `started >= succeeded + failed + panicked + timed_out`).
+///
+/// ```
+/// use taskweave_executor::graph::ExecutableTask;
+///
+/// let rt = taskweave_executor::Runtime::new().unwrap();
+/// let ok = rt.submit(ExecutableTask::new(async { 1 })).unwrap();
+/// rt.block_on(async { ok.await.unwrap() });
+/// let counts = rt.graph_metrics().snapshot();
+/// assert_eq!((counts.submitted, counts.started, counts.succeeded), (1, 1, 1));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GraphCounts {
+    /// See [`GraphMetrics::submitted_count`].
+    pub submitted: u64,
+    /// See [`GraphMetrics::started_count`].
+    pub started: u64,
+    /// See [`GraphMetrics::succeeded_count`].
+    pub succeeded: u64,
+    /// See [`GraphMetrics::failed_count`].
+    pub failed: u64,
+    /// See [`GraphMetrics::panicked_count`].
+    pub panicked: u64,
+    /// See [`GraphMetrics::timed_out_count`].
+    pub timed_out: u64,
+    /// See [`GraphMetrics::cancelled_count`].
+    pub cancelled: u64,
+    /// See [`GraphMetrics::dependency_failed_count`].
+    pub dependency_failed: u64,
+    /// See [`GraphMetrics::running_count`].
+    pub running: u64,
+    /// See [`GraphMetrics::ready_queue_depth`].
+    pub ready_queue_depth: usize,
+}
+
+impl GraphMetrics {
+    /// Every count at once (one trip to the dispatch lock instead of one per getter).
+    pub fn snapshot(&self) -> GraphCounts {
+        let stats = self.stats();
+        GraphCounts {
+            submitted: stats.submitted,
+            started: stats.started,
+            succeeded: stats.succeeded,
+            failed: stats.failed,
+            panicked: stats.panicked,
+            timed_out: stats.timed_out,
+            cancelled: stats.cancelled,
+            dependency_failed: stats.dependency_failed,
+            running: if self.shared.is_shutdown() {
+                0
+            } else {
+                stats.started.saturating_sub(stats.ended)
+            },
+            ready_queue_depth: self.ready_queue_depth(),
+        }
+    }
+}
+
 impl std::fmt::Debug for GraphMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GraphMetrics")
