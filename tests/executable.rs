@@ -520,6 +520,37 @@ fn forgotten_tasks_are_unknown_to_later_submissions() {
 }
 
 #[test]
+fn a_resolved_handle_means_the_graph_recorded_the_end_even_under_load() {
+    // Wide batches keep the ready heap full, where workers pick in batches and may hold
+    // back ends (graph/ended.rs) — but never the end of a task whose handle exists. So
+    // once every handle resolved, every record can be forgotten and every id reused.
+    watchdog("ends recorded before handles resolve", || {
+        let rt = runtime(2);
+        let n = 600u64;
+        for round in 0..5u64 {
+            let mut graph = TaskGraph::with_capacity(rt.handle(), n as usize);
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let task =
+                        ExecutableTask::new(async move { i * round }).with_id(TaskId::new(i));
+                    graph.add(task).unwrap()
+                })
+                .collect();
+            graph.submit().unwrap();
+            for (i, h) in (0..n).zip(handles) {
+                assert_eq!(resolve(&rt, h).unwrap(), i * round);
+            }
+            assert_eq!(
+                rt.handle().forget_finished_tasks(),
+                n as usize,
+                "round {round}"
+            );
+            assert_eq!(rt.graph_metrics().running_count(), 0);
+        }
+    });
+}
+
+#[test]
 fn dependency_failure_is_reported_even_after_records_are_forgotten() {
     // A dependent that never ran must resolve as DependencyFailed(root), also when
     // the runtime forgot the finished records before the handle was awaited

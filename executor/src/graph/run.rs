@@ -102,7 +102,7 @@ impl<B: TaskBody> Executable<B> {
         };
         crate::runtime::with_runtime_at(self.runtime, |handle| {
             if let Some(at) = ended::claim(task) {
-                ended::report(&handle.shared, End { at, outcome });
+                ended::report(&handle.shared, task, End { at, outcome });
             }
         });
     }

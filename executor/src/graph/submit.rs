@@ -176,7 +176,7 @@ impl Schedule for ExecSchedule {
     fn release(&self, task: &RawTask) -> Option<OwnedTask> {
         if let Some(at) = ended::claim(*task) {
             let outcome = Err(FailureReason::Cancelled);
-            ended::report(&self.shared, ended::End { at, outcome });
+            ended::report(&self.shared, *task, ended::End { at, outcome });
         }
         None
     }

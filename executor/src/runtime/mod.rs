@@ -334,15 +334,17 @@ pub(crate) fn on_worker_of(shared: &shared::Shared) -> bool {
     context::with_worker(|w| w.is_some_and(|w| w.serves(shared)))
 }
 
-/// Buffers an ExecutableTask's end in this worker (see `graph/ended.rs`) if this is a
-/// worker of the runtime whose shared state is `shared`; else hands it back.
+/// Hands an ExecutableTask's end to this worker (see `graph/ended.rs`; `may_wait`:
+/// it may wait in the worker's buffer) if this is a worker of the runtime whose shared
+/// state is `shared`; else hands it back.
 pub(crate) fn buffer_end(
     shared: &shared::Shared,
     end: crate::graph::ended::End,
+    may_wait: bool,
 ) -> Option<crate::graph::ended::End> {
     context::with_worker(|w| match w {
         Some(w) if w.serves(shared) => {
-            w.buffer_end(end);
+            w.buffer_end(end, may_wait);
             None
         }
         _ => Some(end),

@@ -93,19 +93,20 @@ impl WorkerCore {
         }
     }
 
-    /// Records the end of an ExecutableTask run on this worker. While the heap holds
-    /// plenty of ready work (enough for every worker to pick batches) the end waits in
-    /// the buffer for the worker's next trip to the graph; otherwise, or once the
-    /// buffer is full, it is applied at once — and if the worker has no picked task
-    /// left, it picks its next ones on the same trip.
-    pub(crate) fn buffer_end(&self, end: End) {
+    /// Records the end of an ExecutableTask run on this worker. If it `may_wait` (no
+    /// handle awaits the task) and the heap holds plenty of ready work (enough for
+    /// every worker to pick batches), the end waits in the buffer for the worker's next
+    /// trip to the graph; otherwise, or once the buffer is full, it is applied at once
+    /// — and if the worker has no picked task left, it picks its next ones on the same
+    /// trip.
+    pub(crate) fn buffer_end(&self, end: End, may_wait: bool) {
         let buffered = {
             let mut ended = self.ended.borrow_mut();
             ended.push(end);
             ended.len()
         };
         self.exec_local.set(true);
-        if self.ready_is_plenty() && buffered < MAX_BUFFERED_ENDS {
+        if may_wait && self.ready_is_plenty() && buffered < MAX_BUFFERED_ENDS {
             return;
         }
         let max_pick = if self.picked.borrow().is_empty() {
