@@ -39,7 +39,7 @@ use crossbeam_utils::CachePadded;
 
 use super::ended::End;
 use crate::sync::Mutex;
-use crate::task::{HeldTask, Notified, OwnedTask};
+use crate::task::{HeldTask, Notified, OwnedTask, NO_END_REPORT};
 
 /// A submitted ExecutableTask as the graph holds it (see the module invariants): its
 /// first `Notified` until it starts, and the runtime's ownership until it ends, in one
@@ -179,15 +179,24 @@ impl Dispatch {
         result
     }
 
-    /// Puts a started task that was woken back into the heap. Returns false (and
-    /// drops it) after `close`.
-    pub(crate) fn push_wake(&self, key: ReadyKey, task: Notified) -> bool {
+    /// Puts a started task that was woken back into the heap, with its own key (its
+    /// priority, deadline and rank, read from its graph slot, which its header names
+    /// while it runs). Returns false (and drops it) after `close`.
+    pub(crate) fn push_wake(&self, task: Notified) -> bool {
+        let now = Instant::now();
         let mut inner = self.inner.lock();
         if inner.closed {
             drop(inner);
             drop(task);
             return false;
         }
+        let key = match task.raw().end_report().load(Relaxed) {
+            NO_END_REPORT => None,
+            bits => inner.graph.running_key(SlotRef::from_bits(bits), now),
+        }
+        // A started task names its running slot until its end is reported, and it is
+        // not woken after that; a plain key keeps it runnable if that ever changes.
+        .unwrap_or_else(|| ReadyKey::new(taskweave_scheduler::Priority::NORMAL, now));
         inner.ready.push(key, Item::Wake(task));
         self.ready_len.store(inner.ready.len(), Relaxed);
         true

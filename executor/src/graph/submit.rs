@@ -13,11 +13,8 @@
 //! dependencies already succeeded go into the ready heap, and a worker is woken.
 
 use std::fmt;
-use std::time::{Duration, Instant};
 
-use taskweave_scheduler::{
-    FailureReason, GraphError, Priority, ReadyKey, SpecError, TaskId, TaskSpec,
-};
+use taskweave_scheduler::{FailureReason, GraphError, SpecError, TaskId, TaskSpec};
 
 use super::admit::{self, Pending, Ticket};
 use super::backlog::{self, Reservation};
@@ -152,19 +149,15 @@ fn total_memory() -> Option<u64> {
 }
 
 /// Schedules a started ExecutableTask's wake-ups through the ready heap, with the
-/// task's own priority and deadline, so they survive wake-ups.
+/// task's own priority and deadline (kept in its graph slot), so they survive
+/// wake-ups.
 pub(crate) struct ExecSchedule {
     shared: Arc<Shared>,
-    priority: Priority,
-    deadline: Option<Instant>,
-    rank: Duration,
 }
 
 impl Schedule for ExecSchedule {
     fn schedule(&self, task: Notified) {
-        let mut key = ReadyKey::new(self.priority, Instant::now()).rank(self.rank);
-        key.deadline = self.deadline;
-        if self.shared.dispatch.push_wake(key, task) {
+        if self.shared.dispatch.push_wake(task) {
             self.shared.notify_ready_heap(1);
         }
     }
@@ -261,9 +254,6 @@ fn prepare<B: TaskBody>(
     );
     let scheduler = ExecSchedule {
         shared: handle.shared.clone(),
-        priority: spec.priority,
-        deadline: spec.deadline,
-        rank: spec.estimated_duration,
     };
     let (owned, notified, join) = task::new_task(runner, scheduler);
     let task = ExecTask::new(notified, owned);

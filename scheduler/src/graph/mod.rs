@@ -730,6 +730,30 @@ impl<P> DependencyGraph<P> {
         Ok(payload)
     }
 
+    /// The ready-heap key of the running task in `at` (its priority, deadline and
+    /// rank), stamped `enqueued_at`: for requeueing a started task that was woken.
+    /// `None` if the reference is stale or the task is not running.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{DependencyGraph, Priority, Released, TaskId, TaskSpec};
+    ///
+    /// let mut g = DependencyGraph::with_payloads();
+    /// let mut out = Released::default();
+    /// let now = Instant::now();
+    /// let spec = TaskSpec::new(TaskId::new(1)).priority(Priority::HIGH);
+    /// g.add_batch_payloads(&[spec], vec![()], now, &mut out).unwrap();
+    /// let at = out.batch[0];
+    /// assert_eq!(g.running_key(at, now), None); // ready, not running
+    /// g.start(at).unwrap();
+    /// assert_eq!(g.running_key(at, now).unwrap().priority, Priority::HIGH);
+    /// ```
+    pub fn running_key(&self, at: SlotRef, enqueued_at: Instant) -> Option<ReadyKey> {
+        let s = self.slots.get(at.slot as usize)?;
+        (s.generation == at.generation && s.state == SlotState::Running)
+            .then(|| s.ready_key(at.slot, &self.cold, enqueued_at))
+    }
+
     /// The task in `at`, if the reference is not stale (the task is live, or succeeded
     /// and not yet forgotten).
     pub fn task_at(&self, at: SlotRef) -> Option<TaskId> {
