@@ -92,7 +92,9 @@ pub(crate) struct GateConfig {
 
 /// A held permit: an in-flight slot and, for declared needs, the admission share.
 pub(crate) struct Running {
-    permit: Option<Permit>,
+    /// Boxed: only tasks that declared resources have one, and the ticket lives in
+    /// every ExecutableTask's cell.
+    permit: Option<Box<Permit>>,
     /// When it was granted, for sampled tasks only: one start in [`LATENCY_SAMPLE`]
     /// per thread, and the first start after each tick (reading the clock at every
     /// start and end would cost more than the rest of the gate).
@@ -391,7 +393,7 @@ impl Gate {
         self.take_slot(head, 0)?;
         let permit = if needs_ledger(need) {
             match self.admission.try_admit(*need) {
-                Ok(permit) => Some(permit),
+                Ok(permit) => Some(Box::new(permit)),
                 Err(_) => {
                     // Whoever is refused here queues and retries the head, so this
                     // slot is not lost to a waiter.
