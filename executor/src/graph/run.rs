@@ -32,25 +32,27 @@ use super::retry::{RetryOn, RetryPolicy};
 use crate::task::RawTask;
 use crate::time::Sleep;
 
+/// Where the runner is; its timer (`Executable::timer`) belongs to the phase.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Before an attempt.
+    /// Before an attempt (no timer).
     Idle,
-    /// The body's current attempt is running, with its timeout if any.
-    Running { timeout: Option<Box<Sleep>> },
-    /// Waiting out a retry backoff.
-    Backoff(Box<Sleep>),
+    /// The body's current attempt is running; the timer, if any, is its timeout.
+    Running,
+    /// Waiting out a retry backoff; the timer is the backoff.
+    Backoff,
 }
 
 /// The settings most tasks do not use, boxed so that a plain task's cell stays small
 /// (a cell's size is paid in cache misses on every graph operation).
 struct Limits {
     timeout: Option<Duration>,
-    retry: Option<RetryPolicy>,
+    /// With the task's id, which seeds the backoff's jitter.
+    retry: Option<(RetryPolicy, TaskId)>,
 }
 
 /// The runnable form of an ExecutableTask.
 pub(crate) struct Executable<B: TaskBody> {
-    id: TaskId,
     /// The task's name, for the trace recorder.
     name: Option<std::sync::Arc<str>>,
     /// The address of the runtime's shared state: an identity, never dereferenced.
@@ -61,6 +63,9 @@ pub(crate) struct Executable<B: TaskBody> {
     /// Attempts started so far.
     attempts: u32,
     phase: Phase,
+    /// The running attempt's timeout, or the backoff (kept beside the phase rather
+    /// than in it, so both fit one word with `attempts`).
+    timer: Option<Box<Sleep>>,
     /// The monitor's gate pass (`None` when the monitor is off).
     ticket: Option<Ticket>,
 }
@@ -76,14 +81,18 @@ impl<B: TaskBody> Executable<B> {
         ticket: Option<Ticket>,
     ) -> Self {
         Executable {
-            id,
             name,
             runtime,
             body,
-            limits: (timeout.is_some() || retry.is_some())
-                .then(|| Box::new(Limits { timeout, retry })),
+            limits: (timeout.is_some() || retry.is_some()).then(|| {
+                Box::new(Limits {
+                    timeout,
+                    retry: retry.map(|policy| (policy, id)),
+                })
+            }),
             attempts: 0,
             phase: Phase::Idle,
+            timer: None,
             ticket,
         }
     }
@@ -110,9 +119,9 @@ impl<B: TaskBody> Executable<B> {
     /// Decides what a failed attempt leads to: a retry (returns `None`) or the final
     /// error.
     fn after_failure(&mut self, error: TaskError) -> Option<TaskError> {
-        let policy = self.limits.as_ref().and_then(|l| l.retry.as_ref());
-        let retryable = match (policy, &error) {
-            (Some(policy), e) => {
+        let retry = self.limits.as_ref().and_then(|l| l.retry.as_ref());
+        let retryable = match (retry, &error) {
+            (Some((policy, _)), e) => {
                 self.attempts <= policy.max_retries()
                     && match policy.retries() {
                         RetryOn::AnyFailure => true,
@@ -126,9 +135,10 @@ impl<B: TaskBody> Executable<B> {
         if !retryable {
             return Some(error);
         }
-        let policy = policy.expect("retryable implies a policy");
-        let delay = policy.backoff().delay(self.attempts, self.id.as_u64());
-        self.phase = Phase::Backoff(Box::new(crate::time::sleep(delay)));
+        let (policy, id) = retry.expect("retryable implies a policy");
+        let delay = policy.backoff().delay(self.attempts, id.as_u64());
+        self.phase = Phase::Backoff;
+        self.timer = Some(Box::new(crate::time::sleep(delay)));
         None
     }
 }
@@ -160,17 +170,17 @@ impl<B: TaskBody> Future for Executable<B> {
             }
         }
         loop {
-            match &mut this.phase {
+            match this.phase {
                 // SAFETY: `body` stays where it is (see above).
                 Phase::Idle => match unsafe { Pin::new_unchecked(&mut this.body) }.start() {
                     true => {
                         this.attempts += 1;
-                        let timeout = this
+                        this.timer = this
                             .limits
                             .as_ref()
                             .and_then(|l| l.timeout)
                             .map(|d| Box::new(crate::time::sleep_until(Instant::now() + d)));
-                        this.phase = Phase::Running { timeout };
+                        this.phase = Phase::Running;
                     }
                     false => {
                         // Only a factory can start a second attempt, and only
@@ -182,13 +192,15 @@ impl<B: TaskBody> Future for Executable<B> {
                         return Poll::Ready(Err(error));
                     }
                 },
-                Phase::Backoff(sleep) => {
+                Phase::Backoff => {
+                    let sleep = this.timer.as_mut().expect("a backoff has its sleep");
                     if Pin::new(sleep).poll(cx).is_pending() {
                         return Poll::Pending;
                     }
+                    this.timer = None;
                     this.phase = Phase::Idle;
                 }
-                Phase::Running { timeout } => {
+                Phase::Running => {
                     // SAFETY: `body` stays where it is (see above).
                     let mut body = unsafe { Pin::new_unchecked(&mut this.body) };
                     let polled = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_attempt(cx)));
@@ -196,13 +208,15 @@ impl<B: TaskBody> Future for Executable<B> {
                         Ok(Poll::Ready(Ok(value))) => {
                             body.stop();
                             this.phase = Phase::Idle;
+                            this.timer = None;
                             this.report(Ok(()), cx.waker());
                             return Poll::Ready(Ok(value));
                         }
                         Ok(Poll::Ready(Err(e))) => TaskError::Failed(e),
                         Err(payload) => TaskError::Panicked(panic_message(&*payload)),
                         Ok(Poll::Pending) => {
-                            let expired = timeout
+                            let expired = this
+                                .timer
                                 .as_mut()
                                 .is_some_and(|t| Pin::new(t).poll(cx).is_ready());
                             if !expired {
@@ -214,6 +228,7 @@ impl<B: TaskBody> Future for Executable<B> {
                     // Drop the failed attempt (its destructor may panic too).
                     let _ = catch_unwind(AssertUnwindSafe(|| body.stop()));
                     this.phase = Phase::Idle;
+                    this.timer = None;
                     if let Some(error) = this.after_failure(error) {
                         this.report(Err(error.reason()), cx.waker());
                         return Poll::Ready(Err(error));
