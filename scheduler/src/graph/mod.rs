@@ -676,7 +676,7 @@ impl<P> DependencyGraph<P> {
     }
 
     /// [`complete_payload`](Self::complete_payload) for the task in `at` (from
-    /// [`Released::batch`] or [`Released::ready`]): no hash lookup, and on success no
+    /// [`Released::batch`] or `Released::ready`): no hash lookup, and on success no
     /// write to the id map either, so a completion touches only the task's slot and its
     /// dependents' slots.
     ///
