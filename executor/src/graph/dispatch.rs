@@ -8,14 +8,16 @@
 //!   `Notified` until the task starts and the runtime's `OwnedTask` reference until it
 //!   ends. A worker picking a `Start` item takes the `Notified` (the graph marks the
 //!   task running, and the task's header notes its slot for the report of its end,
-//!   see `ended.rs`); that report takes the `OwnedTask` out of the slot. A task doomed before it starts (cancelled, or a dependency failed) leaves
-//!   the graph whole, and its `Notified` is cancelled *outside* the lock, which drops
-//!   the future without polling it. A `Start` item of a task cancelled while queued is
-//!   stale (its slot's generation moved on) and is skipped by the pop that meets it.
+//!   see `ended.rs`); that report takes the `OwnedTask` out of the slot. A task
+//!   doomed before it starts (cancelled, or a dependency failed) leaves the graph
+//!   whole, and its `Notified` is cancelled *outside* the lock, which drops the future
+//!   without polling it. A `Start` item of a task cancelled while queued is stale (its
+//!   slot's generation moved on) and is skipped by the pop that meets it.
 //! - A started task that wakes goes back into the heap as a `Wake` item with its own
-//!   key, so its priority and deadline boost survive wake-ups.
-//! - `ready_len` mirrors the heap's length, stale items included (a hint read without the lock, so plain
-//!   `spawn` work pays one relaxed load per tick for all of this).
+//!   key, read from its running slot (which its header names), so its priority and
+//!   deadline boost survive wake-ups.
+//! - `ready_len` mirrors the heap's length, stale items included (a hint read without
+//!   the lock, so plain `spawn` work pays one relaxed load per tick for all of this).
 //! - After `close`, nothing enters the graph or the heap: a submission is refused,
 //!   what would become ready is doomed, `close` hands every task still held (not
 //!   started, or running) to the caller to cancel, and ends are no longer recorded.

@@ -6,15 +6,17 @@
 //! - Every `global_queue_interval` ticks the worker takes from the injector, then from
 //!   its own deque, before anything else (the LIFO slot, the ExecutableTasks it picked,
 //!   the ready heap), so neither outside tasks nor plain local tasks starve behind a
-//!   busy stream of other work.
-//! - ExecutableTasks: the worker picks ready tasks from the heap a few at a time (its
-//!   share, see `Dispatch::exchange`) and runs them in the order picked; the ends of
-//!   tasks it ran are buffered and applied at its next exchange with the graph
-//!   (`graph/ended.rs`), which happens whenever it has no picked task left and ends
-//!   or ready tasks wait, before it steals or parks, and when the buffer is full.
+//!   busy stream of other work. A task that wakes itself goes to the back of the
+//!   deque, behind the work already there.
+//! - ExecutableTasks: the worker picks ready tasks from the heap, a few at a time
+//!   while it holds many (its share, see `Dispatch::exchange`), and runs them in the
+//!   order picked. The end of a task it ran is applied to the graph at once, except
+//!   that of a task nobody awaits while the heap holds plenty: that one waits in the
+//!   buffer for the worker's next exchange (`graph/ended.rs`), which happens when it
+//!   has no picked task left and ends or ready tasks wait, before it steals or parks,
+//!   before its next picked task once the heap runs low, and when the buffer is full.
 //!   Neither buffer is shared: picked tasks are not stealable, and a task picked by a
-//!   worker runs on it. A task that wakes itself goes to the back of the deque,
-//!   behind the work already there.
+//!   worker runs on it.
 //! - A task spawned or woken by a running task takes the worker's LIFO slot and runs
 //!   right after it, at most `MAX_LIFO_POLLS_PER_TICK` times in a row; the slot is not
 //!   stealable, so whatever it displaces goes to the deque.
