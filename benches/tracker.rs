@@ -22,7 +22,6 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::workers;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -112,16 +111,9 @@ fn bench_tracker(c: &mut Criterion) {
     assert_eq!(tracker.stats().running, 0);
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::criterion_config();
     targets = bench_tracker
 }
 criterion_main!(benches);

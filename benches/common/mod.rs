@@ -1,7 +1,8 @@
 //! Thin adapters that give taskweave, tokio and async-executor one shape, so every
 //! workload in `benches/runtime.rs` (and `examples/task_memory.rs`, which includes this
 //! file with `#[path]`) is written once and runs identically on all three.
-//! `benches/dag.rs` and `benches/tracker.rs` use it only for [`workers`].
+//! `benches/dag.rs` uses it only for [`workers`], `benches/tracker.rs` for [`workers`]
+//! and [`criterion_config`].
 //!
 //! Each runtime is built once with the same number of worker threads. The thread that
 //! calls [`BenchRt::block_on`] is never one of those workers: it only drives the future
@@ -27,6 +28,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
+
+/// The criterion settings of the runtime and tracker benches: 20 samples after 1 s of
+/// warm-up, 3 s of measurement each.
+pub fn criterion_config() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
 
 /// Worker threads of every runtime unless `TASKWEAVE_BENCH_WORKERS` says otherwise.
 pub const WORKERS: usize = 2;
