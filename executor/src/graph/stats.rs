@@ -157,10 +157,15 @@ impl GraphMetrics {
 
     /// Tasks started and not yet ended (0 once the runtime has shut down).
     pub fn running_count(&self) -> u64 {
+        self.running(&self.stats())
+    }
+
+    /// The running tasks of `stats`: 0 once the runtime has shut down (shutdown
+    /// cancels them without recording their ends).
+    fn running(&self, stats: &GraphStats) -> u64 {
         if self.shared.is_shutdown() {
             return 0;
         }
-        let stats = self.stats();
         stats.started.saturating_sub(stats.ended)
     }
 }
@@ -215,11 +220,7 @@ impl GraphMetrics {
             timed_out: stats.timed_out,
             cancelled: stats.cancelled,
             dependency_failed: stats.dependency_failed,
-            running: if self.shared.is_shutdown() {
-                0
-            } else {
-                stats.started.saturating_sub(stats.ended)
-            },
+            running: self.running(&stats),
             ready_queue_depth: self.ready_queue_depth(),
         }
     }

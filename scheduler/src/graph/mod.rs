@@ -669,10 +669,7 @@ impl<P> DependencyGraph<P> {
     ) -> Result<Option<P>, StateError> {
         let record = outcome.err().map(Entry::Failed);
         let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, record)?;
-        let payload = self.slots[slot as usize].payload.take();
-        out.now = Some(now);
-        self.finish(id, slot, outcome, out);
-        Ok(payload)
+        Ok(self.finish_running(id, slot, outcome, now, out))
     }
 
     /// [`complete_payload`](Self::complete_payload) for the task in `at` (from
@@ -724,10 +721,24 @@ impl<P> DependencyGraph<P> {
         if let Err(reason) = outcome {
             self.entries.insert(id, Entry::Failed(reason));
         }
-        let payload = self.slots[at.slot as usize].payload.take();
+        Ok(self.finish_running(id, at.slot, outcome, now, out))
+    }
+
+    /// Ends the running task in `slot` (whose record already holds a failure's reason)
+    /// for `complete_payload` and `complete_at`: resolves its dependents into `out`,
+    /// stamped `now`, and hands back what the slot still held of its payload.
+    fn finish_running(
+        &mut self,
+        id: TaskId,
+        slot: u32,
+        outcome: Result<(), FailureReason>,
+        now: Instant,
+        out: &mut Released<P>,
+    ) -> Option<P> {
+        let payload = self.slots[slot as usize].payload.take();
         out.now = Some(now);
-        self.finish(id, at.slot, outcome, out);
-        Ok(payload)
+        self.finish(id, slot, outcome, out);
+        payload
     }
 
     /// The ready-heap key of the running task in `at` (its priority, deadline and
