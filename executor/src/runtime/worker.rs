@@ -33,7 +33,7 @@ use std::time::Instant;
 use super::context;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
-use crate::graph::dispatch::Pick;
+use crate::graph::dispatch::{ExecTask, Pick};
 use crate::graph::ended::{End, MAX_BUFFERED_ENDS};
 use crate::sync::Arc;
 use crate::task::Notified;
@@ -56,6 +56,10 @@ pub(crate) struct WorkerCore {
     picked: RefCell<VecDeque<Notified>>,
     /// Ends of ExecutableTasks run here, not yet applied to the graph.
     ended: RefCell<Vec<End>>,
+    /// The graph's ownership of tasks whose end the last exchange recorded, dropped
+    /// outside the lock; kept between exchanges so that recording ends allocates
+    /// nothing.
+    finished: RefCell<Vec<ExecTask>>,
     /// True while `picked` or `ended` may be non-empty: the one check a tick makes
     /// before the heap's hint when this worker runs no ExecutableTasks.
     exec_local: std::cell::Cell<bool>,
@@ -73,6 +77,7 @@ impl WorkerCore {
             lifo_slot: std::cell::Cell::new(None),
             picked: RefCell::new(VecDeque::with_capacity(MAX_PICK)),
             ended: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
+            finished: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
             exec_local: std::cell::Cell::new(false),
             tick: std::cell::Cell::new(0),
             // Workers start awake and not searching (Idle::new counts them so).
@@ -127,7 +132,8 @@ impl WorkerCore {
         // code that reports more ends here.
         let mut ends = std::mem::take(&mut *self.ended.borrow_mut());
         let mut picked = std::mem::take(&mut *self.picked.borrow_mut());
-        let (mut finished, mut doomed) = (Vec::new(), Vec::new());
+        let mut finished = std::mem::take(&mut *self.finished.borrow_mut());
+        let mut doomed = Vec::new();
         let pick = Pick {
             into: &mut picked,
             max: max_pick,
@@ -151,7 +157,15 @@ impl WorkerCore {
             }
             self.exec_local.set(!cell.is_empty() || !ended.is_empty());
         }
-        drop(finished);
+        // Dropping a task may run user code (its output's destructor) that re-enters
+        // this worker, so the buffer is out of its cell meanwhile.
+        finished.clear();
+        {
+            let mut cell = self.finished.borrow_mut();
+            if cell.capacity() == 0 {
+                *cell = finished;
+            }
+        }
         if released > 0 && shared.dispatch.has_ready() {
             shared.notify_one();
         }
