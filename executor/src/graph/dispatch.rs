@@ -26,7 +26,13 @@
 //!   (at most `max`) while the heap holds k × `max` tasks per worker, best first;
 //!   picked tasks run in heap order on that worker. So with few ready tasks the order
 //!   is the heap's, strictly; with many, a task that becomes ready (or wakes) waits
-//!   for at most `max - 1` tasks picked before it, per worker.
+//!   for at most `max - 1` tasks picked before it, per worker. A pick that finds the
+//!   heap empty and one task released by the exchange's own ends starts that task
+//!   directly: alone in the heap, it would be the next pick at any time.
+//! - The clock is read at most once per operation, and only when a key enters the
+//!   heap (the stamp that aging measures from) or the heap chooses among its items
+//!   (`Now`); a narrow graph's step, one end releasing one task into an empty heap,
+//!   reads it not at all.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -103,6 +109,34 @@ struct Inner {
     max_finished_records: usize,
     /// Counters for `GraphMetrics` (`stats.rs`), moved under this lock.
     stats: super::stats::GraphStats,
+    /// The latest clock reading of an operation: the stamp the graph puts on the keys
+    /// of tasks it releases, which [`Inner::apply`] replaces with the operation's own
+    /// reading as they enter the heap.
+    last_now: Instant,
+}
+
+/// The clock reading of one dispatch operation, taken at most once, and only if
+/// needed: a key entering the heap is stamped with it, and a pop from the heap
+/// (aging, deadline boost) depends on it.
+struct Now(Option<Instant>);
+
+impl Now {
+    /// Reads the clock now if `eager` (outside the lock), else at the first `get`.
+    fn new(eager: bool) -> Now {
+        Now(eager.then(Instant::now))
+    }
+
+    /// An operation that already read the clock.
+    fn known(now: Instant) -> Now {
+        Now(Some(now))
+    }
+
+    /// The reading (taken now if not yet), also noted as the latest in `last`.
+    fn get(&mut self, last: &mut Instant) -> Instant {
+        let now = *self.0.get_or_insert_with(Instant::now);
+        *last = now;
+        now
+    }
 }
 
 /// The ExecutableTask state of one runtime.
@@ -129,6 +163,7 @@ impl Dispatch {
                 closed: false,
                 max_finished_records,
                 stats: Default::default(),
+                last_now: Instant::now(),
             })),
             ready_len: CachePadded::new(AtomicUsize::new(0)),
             limits,
@@ -172,7 +207,7 @@ impl Dispatch {
         let result = match inner.graph.add_batch_payloads(specs, tasks, now, &mut out) {
             Ok(()) => {
                 inner.stats.add_submitted(specs.len());
-                Ok(inner.apply(&mut out, doomed))
+                Ok(inner.apply(&mut out, doomed, &mut Now::known(now)))
             }
             Err((e, tasks)) => Err((Refused::Graph(e), tasks)),
         };
@@ -216,33 +251,49 @@ impl Dispatch {
         finished: &mut Vec<ExecTask>,
         doomed: &mut Doomed,
     ) -> usize {
-        let now = Instant::now();
+        // Read the clock before taking the lock, unless this looks like a narrow
+        // graph's step (one end, an empty heap), which may not need it at all.
+        let mut now = Now::new(ends.len() != 1 || self.has_ready());
         let mut inner = self.inner.lock();
         let inner = &mut *inner;
-        let mut released = 0;
         if inner.closed {
             // Shutdown cancels every task: their ends are not failures for their
             // dependents to inherit (their handles resolve as shut down).
             ends.clear();
         }
-        if !ends.is_empty() {
-            let mut done = std::mem::take(&mut inner.scratch);
-            for end in ends.drain(..) {
-                done.clear();
-                match inner.graph.complete_at(end.at, end.outcome, now, &mut done) {
-                    Ok(held) => {
-                        finished.extend(held);
-                        inner.stats.add_ended();
-                        inner.stats.add_outcome(end.outcome);
-                        released += inner.apply(&mut done, doomed);
-                    }
-                    // Each end is reported once (ended.rs), by the slot the task
-                    // started in, which stays valid until then.
-                    Err(e) => debug_assert!(false, "refused end report: {e}"),
+        let mut done = std::mem::take(&mut inner.scratch);
+        done.clear();
+        for end in ends.drain(..) {
+            // Keys are stamped when they enter the heap (`apply`), so the graph's
+            // stamp here is a placeholder.
+            match inner
+                .graph
+                .complete_at(end.at, end.outcome, inner.last_now, &mut done)
+            {
+                Ok(held) => {
+                    finished.extend(held);
+                    inner.stats.add_ended();
+                    inner.stats.add_outcome(end.outcome);
+                }
+                // Each end is reported once (ended.rs), by the slot the task
+                // started in, which stays valid until then.
+                Err(e) => debug_assert!(false, "refused end report: {e}"),
+            }
+        }
+        let released = done.ready.len();
+        if pick.max > 0 && inner.ready.is_empty() && !inner.closed {
+            // The one task released into an empty heap would be the heap's next pick
+            // whatever the time: start it without queueing it (nor reading the clock).
+            if let [(at, _)] = done.ready[..] {
+                done.ready.clear();
+                if let Some(task) = inner.start(at) {
+                    pick.into.push_back(task);
                 }
             }
-            inner.scratch = done;
         }
+        let picked_directly = pick.into.len();
+        inner.apply(&mut done, doomed, &mut now);
+        inner.scratch = done;
         // A batch of k only while the heap holds k * max tasks per worker: with few
         // ready tasks, strict heap order; with many, a task that becomes ready waits
         // for at most max - 1 tasks picked before it, per worker.
@@ -250,7 +301,11 @@ impl Dispatch {
             0 => 0,
             max => (inner.ready.len() / (pick.spread.max(1) * max)).clamp(1, max),
         };
-        for _ in 0..share {
+        for _ in picked_directly..share {
+            if inner.ready.is_empty() {
+                break;
+            }
+            let now = now.get(&mut inner.last_now);
             match inner.pop_best(now) {
                 Some(task) => pick.into.push_back(task),
                 None => break,
@@ -288,7 +343,8 @@ impl Dispatch {
         if let Some(task) = cancelled {
             inner.doom(doomed, task, None);
         }
-        inner.apply(&mut done, doomed);
+        // Cancelling releases nothing: the clock is not read.
+        inner.apply(&mut done, doomed, &mut Now::new(false));
         inner.scratch = done;
         self.ready_len.store(inner.ready.len(), Relaxed);
         Ok(true)
@@ -378,13 +434,20 @@ impl Inner {
             match self.ready.pop(now)? {
                 Item::Wake(task) => return Some(task),
                 Item::Start(at) => {
-                    if let Some(task) = self.graph.start_with(at, start_task(at)) {
-                        self.stats.add_started();
+                    if let Some(task) = self.start(at) {
                         return Some(task);
                     }
                 }
             }
         }
+    }
+
+    /// Marks the ready task in `at` running and takes its first-run reference; `None`
+    /// if the reference is stale (the task was cancelled meanwhile).
+    fn start(&mut self, at: SlotRef) -> Option<Notified> {
+        let task = self.graph.start_with(at, start_task(at))?;
+        self.stats.add_started();
+        Some(task)
     }
 
     /// Hands a task that will never start to the caller (to cancel outside the lock)
@@ -398,20 +461,26 @@ impl Inner {
     /// Applies what a graph operation released or doomed: ready tasks go into the
     /// heap (or, after `close`, are doomed), doomed ones are handed to the caller.
     /// Returns how many became ready. Leaves `done` empty.
-    fn apply(&mut self, done: &mut Released<ExecTask>, doomed: &mut Doomed) -> usize {
+    fn apply(
+        &mut self,
+        done: &mut Released<ExecTask>,
+        doomed: &mut Doomed,
+        now: &mut Now,
+    ) -> usize {
         for (task, root) in done.failed.drain(..) {
             if let Some(task) = task {
                 self.doom(doomed, task, Some(root));
             }
         }
         let released = done.ready.len();
-        for (at, key) in done.ready.drain(..) {
+        for (at, mut key) in done.ready.drain(..) {
             if self.closed {
                 if let Some(task) = self.graph.take_payload(at) {
                     self.doom(doomed, task, None);
                 }
                 continue;
             }
+            key.enqueued_at = now.get(&mut self.last_now);
             self.ready.push(key, Item::Start(at));
         }
         released
