@@ -95,7 +95,7 @@ pub(crate) struct Cell<F: Future, S> {
 impl<F: Future, S: Schedule> Cell<F, S> {
     /// Allocates a new task; the returned pointer carries the three initial references.
     pub(crate) fn allocate(future: F, scheduler: S, id: Id) -> NonNull<Header> {
-        let cell = Box::new(Cell {
+        let cell = crate::task::alloc::allocate(Cell {
             header: Header {
                 state: State::new(),
                 vtable: crate::task::harness::vtable::<F, S>(),
@@ -114,7 +114,7 @@ impl<F: Future, S: Schedule> Cell<F, S> {
         });
         // The header is the first field of a repr(C) struct, so the cell pointer is
         // also a header pointer.
-        NonNull::from(Box::leak(cell)).cast::<Header>()
+        cell.cast::<Header>()
     }
 }
 

@@ -178,11 +178,16 @@ unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 
 /// Frees the task.
 unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
-    // SAFETY: the caller dropped the last reference; the cell came from Box::new.
-    let cell = unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) };
+    let cell = ptr.cast::<Cell<F, S>>();
     // A leftover output or future may panic in its destructor; do not unwind into
     // whichever thread happened to drop the last reference.
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(cell)));
+    // SAFETY: the caller dropped the last reference: nothing else reads the cell.
+    let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+        std::ptr::drop_in_place(cell.as_ptr())
+    }));
+    // SAFETY: the cell came from `alloc::allocate` (`Cell::allocate`) and its
+    // contents were dropped above; this was the last reference.
+    unsafe { crate::task::alloc::free(cell) };
 }
 
 /// Reads the output into `dst` if complete; otherwise stores the join waker.

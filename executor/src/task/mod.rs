@@ -12,6 +12,7 @@
 //! - `OwnedTask`: the owned list's reference, used only to cancel at shutdown.
 //! - [`JoinHandle`] / [`AbortHandle`]: the user's.
 
+mod alloc;
 mod core;
 mod error;
 mod harness;
