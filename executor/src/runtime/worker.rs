@@ -176,7 +176,16 @@ impl WorkerCore {
     /// none left and ends or ready tasks wait.
     fn next_exec_task(&self) -> Option<Notified> {
         if self.exec_local.get() {
-            let next = self.picked.borrow_mut().pop_front();
+            let next = {
+                let mut picked = self.picked.borrow_mut();
+                let next = picked.pop_front();
+                // The next picked task runs after this one: start loading its cell
+                // now, as its memory is rarely in this core's cache.
+                if let Some(after) = picked.front() {
+                    after.prefetch();
+                }
+                next
+            };
             if let Some(task) = next {
                 if !self.ended.borrow().is_empty() && !self.ready_is_plenty() {
                     // Ready work ran low while this worker held ends back: release

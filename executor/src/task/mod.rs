@@ -177,6 +177,24 @@ impl Notified {
         self.raw
     }
 
+    /// Hints the CPU to start loading the task's cell (its first few cache lines:
+    /// the header, the scheduler and, for small futures, the future) ahead of
+    /// [`run`](Self::run). Only a hint: it reads nothing and cannot fault.
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let at = self.raw.ptr.as_ptr().cast::<i8>();
+            for line in 0..4 {
+                // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has, and
+                // never dereferences its address (it cannot fault; an address past
+                // the cell is harmless), so any pointer value is sound.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(line * 64)) };
+            }
+        }
+    }
+
     /// Polls the task (or cancels it, if aborted), consuming this reference.
     pub(crate) fn run(self) {
         let raw = self.raw;
