@@ -155,6 +155,13 @@ pub(crate) struct ExecSchedule {
     shared: Arc<Shared>,
 }
 
+impl ExecSchedule {
+    /// The runtime's shared state (what the task's `TaskHandle` reaches it through).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 impl Schedule for ExecSchedule {
     fn schedule(&self, task: Notified) {
         if self.shared.dispatch.push_wake(task) {
@@ -266,7 +273,7 @@ fn prepare<B: TaskBody>(
         return Err(SubmitError::Shutdown);
     }
     let id = spec.id;
-    Ok((spec, task, TaskHandle::new(id, join, handle.clone())))
+    Ok((spec, task, TaskHandle::new(id, join)))
 }
 
 /// Adds prepared tasks to the graph; on error cancels them all unpolled.

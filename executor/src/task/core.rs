@@ -11,7 +11,9 @@
 //! Invariants: the header is at offset 0, so a `NonNull<Header>` is also a pointer to
 //! the cell; `stage` is touched only by the holder of RUNNING, by the completer, and by
 //! the JoinHandle after it observed COMPLETE (see `state.rs`); the trailer's waker only
-//! as `state.rs` describes.
+//! as `state.rs` describes; the scheduler is only ever borrowed shared, and lives until
+//! the cell is freed, so any holder of a task reference may borrow it (see
+//! `JoinHandle::scheduler`).
 
 use std::future::Future;
 use std::ptr::NonNull;
@@ -64,6 +66,9 @@ pub(crate) struct Vtable {
     pub(crate) drop_join_handle_slow: unsafe fn(NonNull<Header>),
     /// Cancels the task at runtime shutdown.
     pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    /// The task's scheduler, type-erased (see [`JoinHandle::scheduler`](
+    /// crate::task::JoinHandle::scheduler)); valid as long as the cell is.
+    pub(crate) scheduler: unsafe fn(NonNull<Header>) -> NonNull<dyn std::any::Any + Send + Sync>,
 }
 
 /// Where the future is in its life.
