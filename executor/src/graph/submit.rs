@@ -23,11 +23,11 @@ use super::dispatch::{Doomed, ExecTask, Refused};
 use super::ended;
 use super::executable::ExecutableTask;
 use super::handle::TaskHandle;
-use super::run::Executable;
+use super::run;
 use crate::runtime::shared::Shared;
 use crate::runtime::Handle;
 use crate::sync::Arc;
-use crate::task::{self, Notified, OwnedTask, RawTask, Schedule};
+use crate::task::{Notified, OwnedTask, RawTask, Schedule};
 
 /// Why a submission was refused. Nothing of a refused submission runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +156,10 @@ pub(crate) struct ExecSchedule {
 }
 
 impl ExecSchedule {
+    pub(crate) fn new(shared: Arc<Shared>) -> ExecSchedule {
+        ExecSchedule { shared }
+    }
+
     /// The runtime's shared state (what the task's `TaskHandle` reaches it through).
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
@@ -240,7 +244,7 @@ fn prepare<B: TaskBody>(
                 Count::Batch => Pending::Counted,
             };
             handle.shared.monitor.ensure_sampling();
-            Some(Ticket::new(gate, needs, task.spec.priority.get(), pending))
+            Some(Ticket::new(needs, task.spec.priority.get(), pending))
         }
     };
     let ExecutableTask {
@@ -250,19 +254,15 @@ fn prepare<B: TaskBody>(
         body,
         declared: _,
     } = task;
-    let runner = Executable::new(
+    let (owned, notified, join) = run::bind(
+        &handle.shared,
         spec.id,
         spec.name.clone(),
-        handle.identity(),
         body,
         timeout,
         retry,
         ticket,
     );
-    let scheduler = ExecSchedule {
-        shared: handle.shared.clone(),
-    };
-    let (owned, notified, join) = task::new_task(runner, scheduler);
     let task = ExecTask::new(notified, owned);
     if handle.shared.is_shutdown() {
         if let (true, Some(gate)) = (batch, handle.shared.monitor.gate()) {
