@@ -1,10 +1,12 @@
 //! The monitor's gate counts balance on every path that ends an ExecutableTask: each
-//! task gives back its in-flight permit (and declared memory) and leaves the backlog
-//! of pending tasks exactly once, whether it runs to completion, is cancelled while
-//! running, while waiting for a permit or before it starts, fails with a dependency,
-//! is refused with its batch, is dropped with an unsubmitted batch, or is cancelled by
-//! shutdown. (A runner's ticket holds no reference to the gate: the runner gives it
-//! back through its runtime, see `executor/src/graph/run.rs`.)
+//! task gives back its in-flight permit (and declared memory) and leaves the backlog of
+//! pending tasks exactly once, whether it runs to completion, is cancelled while
+//! running, while waiting for a permit or before it starts, fails with a dependency, is
+//! refused with its batch, is dropped with an unsubmitted batch, or is cancelled by
+//! shutdown — and a submission refused after shutdown counts nothing. (A runner's
+//! ticket holds no reference to the gate: the runner gives it back through its runtime,
+//! see `executor/src/graph/run.rs`.) A batch starts the monitor's sampler when it is
+//! submitted.
 
 mod common;
 mod graph_util;
@@ -16,7 +18,7 @@ use graph_util::{assert_cancelled, assert_dependency_failed, resolve};
 use taskweave::graph::{
     ExecutableTask, ResourceRequirements, SubmitError, TaskError, TaskGraph, TaskId,
 };
-use taskweave::monitor::{FakeProbe, MonitorConfig, MonitorStatus, Sample};
+use taskweave::monitor::{FakeProbe, MonitorConfig, MonitorStatus, Sample, SamplerState};
 use taskweave::Runtime;
 
 const MIB: u64 = 1 << 20;
@@ -160,7 +162,38 @@ fn shutdown_gives_back_every_count() {
             matches!(result, Err(TaskError::Cancelled | TaskError::Shutdown)),
             "{result:?}"
         );
+        // Refused after shutdown, before anything is counted.
+        assert_eq!(
+            handle.submit(ExecutableTask::new(async {})).unwrap_err(),
+            SubmitError::Shutdown
+        );
+        assert_eq!(
+            handle
+                .try_submit(ExecutableTask::new(async {}))
+                .unwrap_err(),
+            SubmitError::Shutdown
+        );
+        let mut late = TaskGraph::new(&handle);
+        assert_eq!(
+            late.add(ExecutableTask::new(async {})).unwrap_err(),
+            SubmitError::Shutdown
+        );
+        drop(late);
         let s = handle.monitor_status().expect("the monitor is on");
         assert_eq!(counts(s), (0, 0, 0, 0));
+    });
+}
+
+#[test]
+fn a_batch_starts_the_sampler_when_it_is_submitted() {
+    watchdog("sampler started by a batch", || {
+        let rt = runtime_with_limit(2);
+        let sampler = || rt.monitor_status().expect("the monitor is on").sampler;
+        let mut graph = TaskGraph::new(rt.handle());
+        let task = graph.add(ExecutableTask::new(async { 2 })).unwrap();
+        assert_eq!(sampler(), SamplerState::NotStarted, "nothing can run yet");
+        graph.submit().unwrap();
+        assert!(matches!(sampler(), SamplerState::Running { .. }));
+        assert_eq!(resolve(&rt, task).unwrap(), 2);
     });
 }
