@@ -427,3 +427,41 @@ fn dropping_the_runtime_inside_one_of_its_tasks_returns() {
         }
     });
 }
+
+#[test]
+fn task_handles_outlive_their_runtime() {
+    // A TaskHandle reaches its runtime through its task: once the runtime is dropped
+    // (and no Handle is left), cancelling or awaiting it still works and tells what
+    // happened.
+    use taskweave::graph::{ExecutableTask, TaskError};
+    watchdog("task handles after the runtime is gone", || {
+        let rt = runtime(2);
+        let drops = DropCounter::new();
+        let done = rt.submit(ExecutableTask::new(async { 7 })).unwrap();
+        let blocker = ExecutableTask::new(pending_holding(drops.guard()));
+        let blocker_id = blocker.id();
+        let blocker = rt.submit(blocker).unwrap();
+        let waiting = ExecutableTask::new(async { 1 }).depends_on(blocker_id);
+        let waiting = rt.submit(waiting).unwrap();
+        common::wait_until("the first task finishes", || done.is_finished());
+        drop(rt);
+        assert_eq!(drops.dropped(), 1, "shutdown dropped the blocker");
+        for _ in 0..2 {
+            done.cancel();
+            blocker.cancel();
+            waiting.cancel();
+        }
+        assert!(done.is_finished() && blocker.is_finished() && waiting.is_finished());
+        assert_eq!(futures::executor::block_on(done).unwrap(), 7);
+        let blocked = futures::executor::block_on(blocker);
+        assert!(matches!(blocked, Err(TaskError::Shutdown)), "{blocked:?}");
+        // Shut down too, or failed with the blocker if its cancellation reached the
+        // graph first.
+        let waited = futures::executor::block_on(waiting);
+        assert!(
+            matches!(waited, Err(TaskError::Shutdown))
+                || matches!(waited, Err(TaskError::DependencyFailed(id)) if id == blocker_id),
+            "{waited:?}"
+        );
+    });
+}

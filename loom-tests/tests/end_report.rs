@@ -9,6 +9,11 @@
 //!   reports the cancellation.
 //! - `shutdown_races_the_run`: runtime shutdown's cancellation through the graph's
 //!   ownership races the worker's run, likewise.
+//! - `the_join_handle_reaches_the_scheduler_while_the_task_ends`: as a `TaskHandle`
+//!   reaches its runtime (through its task's scheduler, borrowed from the cell its
+//!   JoinHandle keeps alive), the JoinHandle reads the scheduler while the run and
+//!   shutdown race on two other threads, and again once it is the task's last
+//!   reference.
 #![cfg(taskweave_loom)]
 
 use loom::thread;
@@ -61,5 +66,27 @@ fn shutdown_races_the_run() {
         owned.shutdown();
         worker.join().unwrap();
         assert_reported_once(task, join);
+    });
+}
+
+#[test]
+fn the_join_handle_reaches_the_scheduler_while_the_task_ends() {
+    model(|| {
+        let mut task = EndReportModel::picked();
+        let run = task.take_run();
+        let owned = task.take_owned();
+        let join = task.take_join();
+        let worker = thread::spawn(move || run.run());
+        let shutdown = thread::spawn(move || owned.shutdown());
+        assert!(EndReportModel::reports_through(&join).len() <= 1);
+        worker.join().unwrap();
+        shutdown.join().unwrap();
+        // The model's own references go: the JoinHandle is the last one.
+        drop(task);
+        let reports = EndReportModel::reports_through(&join);
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].1, EndReportModel::slot());
+        let ran = loom::future::block_on(join).is_ok();
+        assert_eq!(reports[0].0 == Reporter::Runner, ran);
     });
 }

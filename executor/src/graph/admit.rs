@@ -37,7 +37,11 @@
 //!   included): it is changed only under the queue lock, when an entry goes into an
 //!   empty queue or the last one leaves it.
 //! - Every permit is released exactly once: when the task reports its end
-//!   ([`Ticket::finish`]), or when its runner is dropped (cancelled, shut down). A
+//!   ([`Ticket::finish`]), or when its runner is dropped (cancelled, shut down), which
+//!   ends its ticket with [`Ticket::abandon`]. A ticket holds no reference to the gate
+//!   (its holder passes it in; the runner borrows it from its runtime, which its
+//!   task's scheduler keeps alive: see `run.rs`), so it cannot give anything back by
+//!   itself: dropping one that still holds something is a bug (a debug assertion). A
 //!   release grants what it freed to the waiting head(s) *before* anyone else can take
 //!   it (hand-off: starters other than the head stay out while `QUEUED` is set), then
 //!   wakes them; a woken task finds its permit in its waiter slot.
@@ -54,7 +58,7 @@
 //! - Lock order: the wait queue, then a waiter's slot, then the admission ledger. Wakers
 //!   are woken with no lock held.
 //! - The backlog (`backlog.rs`) counts submitted tasks that have not started: every
-//!   ticket leaves it exactly once, when it gets its permit or is dropped unstarted.
+//!   ticket leaves it exactly once, when it gets its permit or is abandoned unstarted.
 //!   (A `TaskGraph` reserves its tasks' room when it submits them, or just before it
 //!   drops them unsubmitted, so that leaving always balances.)
 //! - After [`Gate::close`] (runtime shutdown) nothing is granted; waiters and
@@ -264,8 +268,12 @@ enum Stage {
 }
 
 /// One ExecutableTask's passage through the gate; lives in its runner.
+///
+/// It holds no reference to the gate: whoever holds the ticket passes the gate to each
+/// call (the runner borrows it from its runtime, see `run.rs`), and must end every
+/// ticket with [`Ticket::abandon`] (or, once started, [`Ticket::finish`]) before
+/// dropping it, which gives back what it still holds.
 pub(crate) struct Ticket {
-    gate: Arc<Gate>,
     need: Requirements,
     priority: u8,
     stage: Stage,
@@ -653,15 +661,9 @@ impl Gate {
 }
 
 impl Ticket {
-    /// A ticket through `gate` for a task needing `need` at base `priority`.
-    pub(crate) fn new(
-        gate: &Arc<Gate>,
-        need: Requirements,
-        priority: u8,
-        pending: Pending,
-    ) -> Ticket {
+    /// A ticket for a task needing `need` at base `priority`.
+    pub(crate) fn new(need: Requirements, priority: u8, pending: Pending) -> Ticket {
         Ticket {
-            gate: gate.clone(),
             need,
             priority,
             stage: Stage::Ready,
@@ -671,20 +673,20 @@ impl Ticket {
 
     /// On each poll until started: `Ready` once the task holds its permit, `Pending`
     /// (woken when granted) while it waits.
-    pub(crate) fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_start(&mut self, gate: &Gate, cx: &mut Context<'_>) -> Poll<()> {
         match &self.stage {
             Stage::Running(_) | Stage::Finished => Poll::Ready(()),
             Stage::Ready => {
-                if self.gate.closed.load(Acquire) {
+                if gate.closed.load(Acquire) {
                     // Shutting down: the task is about to be cancelled.
                     return Poll::Pending;
                 }
-                if self.start_at_once() {
+                if self.start_at_once(gate) {
                     return Poll::Ready(());
                 }
-                match self.gate.enqueue(self.need, self.priority, cx.waker()) {
+                match gate.enqueue(self.need, self.priority, cx.waker()) {
                     Ok(running) => {
-                        self.begin(running);
+                        self.begin(gate, running);
                         Poll::Ready(())
                     }
                     Err(waiter) => {
@@ -703,7 +705,7 @@ impl Ticket {
                             unreachable!("matched above")
                         };
                         drop(state);
-                        self.begin(running);
+                        self.begin(gate, running);
                         Poll::Ready(())
                     }
                     WaitState::Waiting(Some(waker)) => {
@@ -723,13 +725,12 @@ impl Ticket {
     /// The common start, with no lock: takes a permit if a slot is free and nothing
     /// waits (true if it did). A task that declared nothing takes its slot and leaves
     /// the backlog in one CAS of the state.
-    fn start_at_once(&mut self) -> bool {
-        let gate = &*self.gate;
+    fn start_at_once(&mut self, gate: &Gate) -> bool {
         if needs_ledger(&self.need) {
             let Some(running) = gate.try_acquire(&self.need, false) else {
                 return false;
             };
-            self.begin(running);
+            self.begin(gate, running);
             return true;
         }
         let counted = matches!(self.pending, Pending::Counted);
@@ -748,40 +749,42 @@ impl Ticket {
         true
     }
 
-    fn begin(&mut self, running: Running) {
+    fn begin(&mut self, gate: &Gate, running: Running) {
         self.stage = Stage::Running(running);
-        self.leave_backlog();
+        self.leave_backlog(gate);
     }
 
-    fn leave_backlog(&mut self) {
+    fn leave_backlog(&mut self, gate: &Gate) {
         if let Pending::Counted = std::mem::replace(&mut self.pending, Pending::No) {
-            self.gate.backlog.unreserve(1);
+            gate.backlog.unreserve(1);
         }
     }
 
     /// The task ended (before it reports to the graph): releases its permit, records
     /// its latency and grants what it freed.
-    pub(crate) fn finish(&mut self) {
+    pub(crate) fn finish(&mut self, gate: &Gate) {
         if !matches!(self.stage, Stage::Running(_)) {
-            // Never started (dropped while waiting): `Drop` abandons the wait.
+            // Never started (dropped while waiting): `abandon` abandons the wait.
             return;
         }
         if let Stage::Running(running) = std::mem::replace(&mut self.stage, Stage::Finished) {
-            self.gate.release(running, true);
+            gate.release(running, true);
         }
     }
-}
 
-impl Drop for Ticket {
-    fn drop(&mut self) {
+    /// The task is dropped (cancelled before or while running, shut down, refused,
+    /// never submitted) or ended: gives back what the ticket still holds — its permit
+    /// (as abandoned), its place in the wait queue, its count in the backlog. Later
+    /// calls do nothing.
+    pub(crate) fn abandon(&mut self, gate: &Gate) {
         match std::mem::replace(&mut self.stage, Stage::Finished) {
-            Stage::Running(running) => self.gate.release(running, false),
+            Stage::Running(running) => gate.release(running, false),
             Stage::Waiting(waiter) => {
                 let previous = std::mem::replace(&mut *waiter.state.lock(), WaitState::Abandoned);
                 match previous {
-                    WaitState::Granted(running) => self.gate.release(running, false),
+                    WaitState::Granted(running) => gate.release(running, false),
                     WaitState::Waiting(Some(_)) => {
-                        self.gate.waiting.fetch_sub(1, Relaxed);
+                        gate.waiting.fetch_sub(1, Relaxed);
                     }
                     // After close (already uncounted) or already abandoned.
                     WaitState::Waiting(None) | WaitState::Abandoned => {}
@@ -789,7 +792,22 @@ impl Drop for Ticket {
             }
             Stage::Ready | Stage::Finished => {}
         }
-        self.leave_backlog();
+        self.leave_backlog(gate);
+    }
+
+    /// True once the ticket holds nothing (see [`abandon`](Self::abandon)).
+    fn is_settled(&self) -> bool {
+        matches!(self.stage, Stage::Finished) && matches!(self.pending, Pending::No)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        // It cannot give anything back itself (it holds no gate): its holder ends it.
+        debug_assert!(
+            self.is_settled() || std::thread::panicking(),
+            "a gate ticket dropped without `abandon`: its permit or backlog count leaks"
+        );
     }
 }
 

@@ -19,8 +19,10 @@ impl Wake for Wakes {
     }
 }
 
-/// A ticket and the waker its polls use.
+/// A ticket, its gate and the waker its polls use; dropped, it abandons the ticket,
+/// as a dropped runner does.
 struct Polled {
+    gate: Arc<Gate>,
     ticket: Ticket,
     wakes: std::sync::Arc<Wakes>,
     waker: Waker,
@@ -28,19 +30,32 @@ struct Polled {
 
 impl Polled {
     fn new(gate: &Arc<Gate>, priority: u8, memory: u64) -> Polled {
+        Polled::counted(gate, priority, memory, Pending::No)
+    }
+    fn counted(gate: &Arc<Gate>, priority: u8, memory: u64, pending: Pending) -> Polled {
         let wakes = std::sync::Arc::new(Wakes::default());
         Polled {
-            ticket: Ticket::new(gate, Requirements::new(0.0, memory), priority, Pending::No),
+            gate: gate.clone(),
+            ticket: Ticket::new(Requirements::new(0.0, memory), priority, pending),
             waker: wakes.clone().into(),
             wakes,
         }
     }
     fn started(&mut self) -> bool {
         let mut cx = Context::from_waker(&self.waker);
-        self.ticket.poll_start(&mut cx).is_ready()
+        self.ticket.poll_start(&self.gate, &mut cx).is_ready()
+    }
+    fn finish(&mut self) {
+        self.ticket.finish(&self.gate);
     }
     fn woken(&self) -> usize {
         self.wakes.0.load(SeqCst)
+    }
+}
+
+impl Drop for Polled {
+    fn drop(&mut self) {
+        self.ticket.abandon(&self.gate);
     }
 }
 
@@ -70,16 +85,16 @@ fn permits_go_by_priority_then_fifo_and_pass_on_at_release() {
         assert!(!p.started());
     }
     assert_eq!(g.counts().waiting, 3);
-    first.ticket.finish();
+    first.finish();
     assert_eq!((high_a.woken(), high_b.woken(), low.woken()), (1, 0, 0));
     assert!(high_a.started());
     assert!(!high_b.started() && !low.started());
-    high_a.ticket.finish();
+    high_a.finish();
     assert!(high_b.started());
     assert!(!low.started());
-    high_b.ticket.finish();
+    high_b.finish();
     assert!(low.started());
-    low.ticket.finish();
+    low.finish();
     let c = g.counts();
     assert_eq!(
         (c.in_flight, c.waiting, c.started, c.completed),
@@ -99,7 +114,7 @@ fn the_head_is_not_overtaken_by_a_smaller_request_that_would_fit() {
         !small.started(),
         "10 would fit, but the more urgent head waits"
     );
-    holder.ticket.finish();
+    holder.finish();
     // 60 + 10 fit together: both are granted, head first.
     assert!(big.started() && small.started());
     assert_eq!(g.counts().used.memory, 70);
@@ -116,7 +131,7 @@ fn a_waiter_dropped_after_its_grant_passes_it_on() {
     let mut granted = Polled::new(&g, 9, 0);
     let mut next = Polled::new(&g, 1, 0);
     assert!(!granted.started() && !next.started());
-    running.ticket.finish();
+    running.finish();
     assert_eq!(granted.woken(), 1);
     drop(granted); // cancelled before it could run
     assert_eq!(next.woken(), 1);
@@ -137,7 +152,7 @@ fn close_grants_nothing_more_and_drops_the_waiters_wakers() {
     let before = std::sync::Arc::strong_count(&waiting.wakes);
     g.close();
     assert_eq!(std::sync::Arc::strong_count(&waiting.wakes), before - 1);
-    running.ticket.finish();
+    running.finish();
     assert!(!waiting.started());
     assert_eq!(waiting.woken(), 0);
     let mut late = Polled::new(&g, 5, 0);
@@ -154,28 +169,23 @@ fn tickets_leave_the_backlog_once_when_they_start_or_drop() {
     assert!(!b.try_reserve(2), "3 + 2 > 4");
     b.reserve(2); // `submit` is never refused
     assert_eq!(b.len(), 5);
-    let counted = |p: Pending| {
-        let wakes = std::sync::Arc::new(Wakes::default());
-        let waker: Waker = wakes.into();
-        let mut t = Ticket::new(&g, Requirements::default(), 1, p);
-        let started = t.poll_start(&mut Context::from_waker(&waker)).is_ready();
-        (t, started)
-    };
-    let (mut t, started) = counted(Pending::Counted);
-    assert!(started);
+    let mut t = Polled::counted(&g, 1, 0, Pending::Counted);
+    assert!(t.started());
     assert_eq!(b.len(), 4);
     t.finish();
     drop(t);
     assert_eq!(b.len(), 4, "left once, at start");
     b.reserve(1);
-    drop(Ticket::new(
-        &g,
-        Requirements::default(),
-        1,
-        Pending::Counted,
-    ));
+    drop(Polled::counted(&g, 1, 0, Pending::Counted));
     assert_eq!(b.len(), 4, "dropped unstarted: left once");
-    drop(Ticket::new(&g, Requirements::default(), 1, Pending::No));
+    drop(Polled::new(&g, 1, 0));
+    assert_eq!(b.len(), 4);
+    // Abandoned, then dropped (which abandons again): still left once.
+    b.reserve(1);
+    let mut t = Polled::counted(&g, 1, 0, Pending::Counted);
+    t.ticket.abandon(&g);
+    assert_eq!(b.len(), 4);
+    drop(t);
     assert_eq!(b.len(), 4);
     // A batch larger than the capacity gets in once nothing is pending.
     b.unreserve(4);
@@ -247,9 +257,9 @@ fn a_tick_moves_the_limit_and_grants_what_fits() {
 fn a_start_that_leaves_a_full_backlog_wakes_a_waiting_submitter() {
     let g = gate(1, 0, 1);
     g.backlog.reserve(1);
-    let mut task = Ticket::new(&g, Requirements::default(), 1, Pending::Counted);
-    let wakes = std::sync::Arc::new(Wakes::default());
-    let waker: Waker = wakes.clone().into();
+    let mut task = Polled::counted(&g, 1, 0, Pending::Counted);
+    let wakes = task.wakes.clone();
+    let waker = task.waker.clone();
     let mut cx = Context::from_waker(&waker);
     let mut registration = None;
     assert_eq!(
@@ -257,7 +267,7 @@ fn a_start_that_leaves_a_full_backlog_wakes_a_waiting_submitter() {
         Poll::Pending
     );
     // Takes the slot and leaves the backlog in one step, and wakes the submitter.
-    assert!(task.poll_start(&mut cx).is_ready());
+    assert!(task.started());
     assert_eq!((g.counts().in_flight, g.backlog.len()), (1, 0));
     assert_eq!(wakes.0.load(SeqCst), 1);
     assert_eq!(
@@ -280,19 +290,19 @@ fn a_newcomer_queues_behind_a_waiter_and_the_queue_flag_clears_when_it_empties()
     assert!(running.started());
     let mut waiting = Polled::new(&g, 1, 0);
     assert!(!waiting.started());
-    running.ticket.finish();
+    running.finish();
     // The permit went to the waiter: a newcomer (even of higher priority) finds none.
     let mut newcomer = Polled::new(&g, 9, 0);
     assert!(!newcomer.started());
     assert!(waiting.started());
-    waiting.ticket.finish();
+    waiting.finish();
     assert!(newcomer.started());
-    newcomer.ticket.finish();
+    newcomer.finish();
     // Nothing waits any more: the next start takes a slot at once, again and again.
     for _ in 0..3 {
         let mut next = Polled::new(&g, 1, 0);
         assert!(next.started());
-        next.ticket.finish();
+        next.finish();
         assert_eq!(next.woken(), 0);
     }
     let c = g.counts();

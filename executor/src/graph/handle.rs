@@ -8,7 +8,8 @@ use std::task::{ready, Context, Poll};
 use taskweave_scheduler::{FailureReason, TaskId, TaskState};
 
 use super::body::BoxError;
-use crate::runtime::Handle;
+use super::submit::ExecSchedule;
+use crate::runtime::shared::Shared;
 use crate::task::JoinHandle;
 
 /// Why an ExecutableTask produced no value.
@@ -73,15 +74,30 @@ impl std::error::Error for TaskError {
 
 /// Awaits an ExecutableTask's result; [`cancel`](TaskHandle::cancel) stops it.
 /// Dropping the handle does not stop the task.
+///
+/// It holds no reference to its runtime of its own: it reaches the runtime through its
+/// task, whose cell (kept alive by `join`) holds the task's scheduler, and with it the
+/// runtime's shared state, until the cell is freed. So cancelling and asking why the
+/// task was cancelled work after the task finished and after the runtime shut down.
 pub struct TaskHandle<T> {
     id: TaskId,
     join: JoinHandle<Result<T, TaskError>>,
-    handle: Handle,
 }
 
 impl<T> TaskHandle<T> {
-    pub(crate) fn new(id: TaskId, join: JoinHandle<Result<T, TaskError>>, handle: Handle) -> Self {
-        TaskHandle { id, join, handle }
+    /// `join` must be the handle of an ExecutableTask's cell (scheduled by an
+    /// `ExecSchedule`).
+    pub(crate) fn new(id: TaskId, join: JoinHandle<Result<T, TaskError>>) -> Self {
+        debug_assert!(join.scheduler::<ExecSchedule>().is_some());
+        TaskHandle { id, join }
+    }
+
+    /// The task's runtime (`None` is not reached: every TaskHandle's task is
+    /// scheduled by an `ExecSchedule`, see `new`).
+    fn shared(&self) -> Option<&Shared> {
+        self.join
+            .scheduler::<ExecSchedule>()
+            .map(ExecSchedule::shared)
     }
 
     /// The task's id.
@@ -94,8 +110,12 @@ impl<T> TaskHandle<T> {
     /// await point. Awaiting the handle then gives [`TaskError::Cancelled`], unless the
     /// task had already finished.
     pub fn cancel(&self) {
+        let Some(shared) = self.shared() else {
+            self.join.abort();
+            return;
+        };
         let mut doomed = Vec::new();
-        match self.handle.shared.dispatch.cancel(self.id, &mut doomed) {
+        match shared.dispatch.cancel(self.id, &mut doomed) {
             Ok(true) => {}
             Ok(false) => {
                 // Running (or picked and about to run): stop the future. The task's
@@ -137,11 +157,14 @@ impl<T> Future for TaskHandle<T> {
 impl<T> TaskHandle<T> {
     /// The task's future was dropped without an output: ask the graph why.
     fn why_cancelled(&self) -> TaskError {
-        match self.handle.shared.dispatch.state(self.id) {
+        let Some(shared) = self.shared() else {
+            return TaskError::Cancelled;
+        };
+        match shared.dispatch.state(self.id) {
             Some(TaskState::Failed(FailureReason::DependencyFailed(root))) => {
                 TaskError::DependencyFailed(root)
             }
-            _ if self.handle.is_shutdown() => TaskError::Shutdown,
+            _ if shared.is_shutdown() => TaskError::Shutdown,
             _ => TaskError::Cancelled,
         }
     }

@@ -8,13 +8,17 @@
 //!   (aborted by `TaskHandle::cancel` before or while running, or runtime shutdown),
 //!   which reports `Cancelled`. A task that never started reports nothing.
 //! - The runner holds no reference to its runtime (one shared counter less to touch
-//!   per task): it reports through the thread's current runtime, checked to be its
-//!   own. Polls run on that runtime's workers.
-//! - With the resource monitor on, the runner holds a `Ticket` (`admit.rs`): its first
-//!   poll waits there for an in-flight permit before the body starts (the graph
-//!   already counts the task as running; its timeout starts with the attempt, after
-//!   the permit). The permit is released just before the end is reported, or when the
-//!   runner is dropped.
+//!   per task), only its address ([`RuntimeRef`]), and borrows the runtime through it:
+//!   [`bind`] (its only constructor) puts it in one task cell with an `ExecSchedule`
+//!   holding an `Arc` of that runtime, and a cell drops its future before its
+//!   scheduler (`task/core.rs`), so the runtime outlives the runner wherever and
+//!   however the runner is dropped.
+//! - With the resource monitor on, the runner holds a `Ticket` (`admit.rs`), which
+//!   borrows the gate from the runner's runtime: its first poll waits there for an
+//!   in-flight permit before the body starts (the graph already counts the task as
+//!   running; its timeout starts with the attempt, after the permit). The permit is
+//!   released just before the end is reported, or when the runner is dropped (its
+//!   `Drop` abandons the ticket: a never-started task leaves the backlog there).
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -24,13 +28,61 @@ use std::time::{Duration, Instant};
 
 use taskweave_scheduler::{FailureReason, TaskId};
 
-use super::admit::Ticket;
+use super::admit::{Gate, Ticket};
 use super::body::TaskBody;
 use super::ended::{self, End};
 use super::handle::TaskError;
 use super::retry::{RetryOn, RetryPolicy};
-use crate::task::RawTask;
+use super::submit::ExecSchedule;
+use crate::runtime::shared::Shared;
+use crate::sync::Arc;
+use crate::task::{self, JoinHandle, Notified, OwnedTask, RawTask};
 use crate::time::Sleep;
+
+/// The address of a runner's runtime, which the runner's own task keeps alive (see
+/// the module docs): a borrow without a reference count.
+struct RuntimeRef(std::ptr::NonNull<Shared>);
+
+// SAFETY: it is only used to borrow `&Shared` (see `Executable::shared`), and `Shared`
+// is `Sync`, so the address may move to and be used from any thread.
+unsafe impl Send for RuntimeRef {}
+// SAFETY: as above.
+unsafe impl Sync for RuntimeRef {}
+
+/// Allocates an ExecutableTask's task: its runner (see [`Executable`]'s fields) and,
+/// as the cell's scheduler, an `ExecSchedule` holding `shared`, the runtime the runner
+/// borrows. Returns the task's references, as `task::new_task` does.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn bind<B: TaskBody>(
+    shared: &Arc<Shared>,
+    id: TaskId,
+    name: Option<std::sync::Arc<str>>,
+    body: B,
+    timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+    ticket: Option<Ticket>,
+) -> (
+    OwnedTask,
+    Notified,
+    JoinHandle<Result<B::Output, TaskError>>,
+) {
+    let runner = Executable {
+        name,
+        runtime: RuntimeRef(std::ptr::NonNull::from(&**shared)),
+        body,
+        limits: (timeout.is_some() || retry.is_some()).then(|| {
+            Box::new(Limits {
+                timeout,
+                retry: retry.map(|policy| (policy, id)),
+            })
+        }),
+        attempts: 0,
+        phase: Phase::Idle,
+        timer: None,
+        ticket,
+    };
+    task::new_task(runner, ExecSchedule::new(shared.clone()))
+}
 
 /// Where the runner is; its timer (`Executable::timer`) belongs to the phase.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -55,8 +107,8 @@ struct Limits {
 pub(crate) struct Executable<B: TaskBody> {
     /// The task's name, for the trace recorder.
     name: Option<std::sync::Arc<str>>,
-    /// The address of the runtime's shared state: an identity, never dereferenced.
-    runtime: usize,
+    /// The runtime's shared state, borrowed (see the module docs).
+    runtime: RuntimeRef,
     body: B,
     /// `None` when the task has neither a timeout nor a retry policy.
     limits: Option<Box<Limits>>,
@@ -70,50 +122,41 @@ pub(crate) struct Executable<B: TaskBody> {
     ticket: Option<Ticket>,
 }
 
-impl<B: TaskBody> Executable<B> {
-    pub(crate) fn new(
-        id: TaskId,
-        name: Option<std::sync::Arc<str>>,
-        runtime: usize,
-        body: B,
-        timeout: Option<Duration>,
-        retry: Option<RetryPolicy>,
-        ticket: Option<Ticket>,
-    ) -> Self {
-        Executable {
-            name,
-            runtime,
-            body,
-            limits: (timeout.is_some() || retry.is_some()).then(|| {
-                Box::new(Limits {
-                    timeout,
-                    retry: retry.map(|policy| (policy, id)),
-                })
-            }),
-            attempts: 0,
-            phase: Phase::Idle,
-            timer: None,
-            ticket,
-        }
-    }
+/// The runner's runtime (see the module docs).
+fn shared(runtime: &RuntimeRef) -> &Shared {
+    // SAFETY: `runtime` is the address of the `Shared` that the `ExecSchedule` in the
+    // runner's task cell holds an `Arc` of: `bind`, the only place a runner is made,
+    // takes both from one `Arc` and moves the runner straight into that cell (the
+    // caller's `&Arc` keeps it alive until then). The runner never leaves the cell,
+    // and the cell drops its future (the runner) before its scheduler, whether in
+    // place or when the cell is freed (`task/core.rs`). So while the runner exists —
+    // and `&RuntimeRef` borrows from it — that `Arc` keeps the `Shared` alive. Only
+    // shared borrows are made (`Shared: Sync`).
+    unsafe { runtime.0.as_ref() }
+}
 
+/// The gate a runner's ticket goes through (the monitor is on whenever a ticket
+/// exists: `None` is not reached).
+fn gate(runtime: &RuntimeRef) -> Option<&Gate> {
+    shared(runtime).monitor.gate().map(|gate| &**gate)
+}
+
+impl<B: TaskBody> Executable<B> {
     /// Tells the graph how the task ended (`waker`: the task's own, through which the
     /// runner finds its task's end-report word).
     fn report(&mut self, outcome: Result<(), FailureReason>, waker: &std::task::Waker) {
-        if let Some(ticket) = &mut self.ticket {
+        if let (Some(ticket), Some(gate)) = (&mut self.ticket, gate(&self.runtime)) {
             // Free the slot first, so the task it goes to can be the next one run.
-            ticket.finish();
+            ticket.finish(gate);
         }
         let Some(task) = RawTask::of_waker(waker) else {
             // Polled through a foreign waker (never by our workers): the release
             // reports the end, as cancelled.
             return;
         };
-        crate::runtime::with_runtime_at(self.runtime, |handle| {
-            if let Some(at) = ended::claim(task) {
-                ended::report(&handle.shared, task, End { at, outcome });
-            }
-        });
+        if let Some(at) = ended::claim(task) {
+            ended::report(shared(&self.runtime), task, End { at, outcome });
+        }
     }
 
     /// Decides what a failed attempt leads to: a retry (returns `None`) or the final
@@ -164,8 +207,8 @@ impl<B: TaskBody> Future for Executable<B> {
         }
         // Monitor gate (admit.rs): before the body first runs, take an in-flight permit
         // (and the declared resources); without one, wait to be granted it.
-        if let Some(ticket) = &mut this.ticket {
-            if ticket.poll_start(cx).is_pending() {
+        if let (Some(ticket), Some(gate)) = (&mut this.ticket, gate(&this.runtime)) {
+            if ticket.poll_start(gate, cx).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -235,6 +278,16 @@ impl<B: TaskBody> Future for Executable<B> {
                     }
                 }
             }
+        }
+    }
+}
+
+impl<B: TaskBody> Drop for Executable<B> {
+    fn drop(&mut self) {
+        // Whatever ended the runner (its end, a cancellation before or while it ran,
+        // shutdown, a refused or dropped batch): the ticket gives back what it holds.
+        if let (Some(ticket), Some(gate)) = (&mut self.ticket, gate(&self.runtime)) {
+            ticket.abandon(gate);
         }
     }
 }

@@ -2,15 +2,18 @@
 //! (`TaskGraph`), with every check done before anything runs.
 //!
 //! Order of a submission: (1) validate each spec and its resource needs against the
-//! machine (and, with the resource monitor on, its budget); (2) count the task in the
-//! monitor's backlog of pending tasks (`try_submit` refuses when it is full,
+//! machine (and, with the resource monitor on, its budget; a task that declared no
+//! resources passes as is), and refuse if the runtime shut down; (2) count the task in
+//! the monitor's backlog of pending tasks (`try_submit` refuses when it is full,
 //! `submit_wait` waits for room; a `TaskGraph` counts its batch when it submits) and
-//! give it a ticket for the monitor's gate; (3) allocate each task (one allocation:
-//! runner + scheduler key); (4) add the batch to the dependency graph atomically,
-//! which from then on owns the tasks until they end (shutdown cancels them there; they
-//! are not in the runtime's owned-task list) — on error, or if the runtime shut down
-//! meanwhile, every task of the batch is cancelled unpolled; (5) tasks whose
-//! dependencies already succeeded go into the ready heap, and a worker is woken.
+//! give it a ticket for the monitor's gate (and start the monitor's sampler if it has
+//! not started: per task, or once per `TaskGraph` when it submits); (3) allocate each
+//! task (one allocation: runner + scheduler key); (4) add the batch to the dependency
+//! graph atomically, which from then on owns the tasks until they end (shutdown cancels
+//! them there; they are not in the runtime's owned-task list) — on error, or if the
+//! runtime shut down meanwhile, every task of the batch is cancelled unpolled; (5)
+//! tasks whose dependencies already succeeded go into the ready heap, and a worker is
+//! woken.
 
 use std::fmt;
 
@@ -23,11 +26,11 @@ use super::dispatch::{Doomed, ExecTask, Refused};
 use super::ended;
 use super::executable::ExecutableTask;
 use super::handle::TaskHandle;
-use super::run::Executable;
+use super::run;
 use crate::runtime::shared::Shared;
 use crate::runtime::Handle;
 use crate::sync::Arc;
-use crate::task::{self, Notified, OwnedTask, RawTask, Schedule};
+use crate::task::{Notified, OwnedTask, RawTask, Schedule};
 
 /// Why a submission was refused. Nothing of a refused submission runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +158,17 @@ pub(crate) struct ExecSchedule {
     shared: Arc<Shared>,
 }
 
+impl ExecSchedule {
+    pub(crate) fn new(shared: Arc<Shared>) -> ExecSchedule {
+        ExecSchedule { shared }
+    }
+
+    /// The runtime's shared state (what the task's `TaskHandle` reaches it through).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 impl Schedule for ExecSchedule {
     fn schedule(&self, task: Notified) {
         if self.shared.dispatch.push_wake(task) {
@@ -190,6 +204,12 @@ enum Count {
 /// Refuses what could never run: invalid specs, needs beyond the machine or the
 /// monitor's budget. Returns what the task holds while it runs (for the gate).
 fn check<B>(handle: &Handle, task: &ExecutableTask<B>) -> Result<admit::Needs, SubmitError> {
+    if !task.declared {
+        // The default resources (one core, no memory; only `resources` changes them)
+        // are valid, fit any machine, and hold nothing at the gate but a slot.
+        debug_assert!(handle.shared.dispatch.limits().check(&task.spec).is_ok());
+        return Ok(admit::Needs::default());
+    }
     handle.shared.dispatch.limits().check(&task.spec)?;
     match handle.shared.monitor.gate() {
         None => Ok(admit::Needs::default()),
@@ -209,6 +229,11 @@ fn prepare<B: TaskBody>(
     count: Count,
 ) -> Result<(TaskSpec, ExecTask, TaskHandle<B::Output>), SubmitError> {
     let needs = check(handle, &task)?;
+    if handle.shared.is_shutdown() {
+        // Before anything is counted or allocated, so there is nothing to undo. (If
+        // shutdown begins after this check, `commit` refuses the task.)
+        return Err(SubmitError::Shutdown);
+    }
     let batch = matches!(count, Count::Batch);
     let ticket = match handle.shared.monitor.gate() {
         None => None,
@@ -230,10 +255,13 @@ fn prepare<B: TaskBody>(
                     reservation.keep();
                     Pending::Counted
                 }
+                // Its batch starts the sampler when it is submitted (`commit_counted`).
                 Count::Batch => Pending::Counted,
             };
-            handle.shared.monitor.ensure_sampling();
-            Some(Ticket::new(gate, needs, task.spec.priority.get(), pending))
+            if !batch {
+                handle.shared.monitor.ensure_sampling();
+            }
+            Some(Ticket::new(needs, task.spec.priority.get(), pending))
         }
     };
     let ExecutableTask {
@@ -243,30 +271,18 @@ fn prepare<B: TaskBody>(
         body,
         declared: _,
     } = task;
-    let runner = Executable::new(
+    let (owned, notified, join) = run::bind(
+        &handle.shared,
         spec.id,
         spec.name.clone(),
-        handle.identity(),
         body,
         timeout,
         retry,
         ticket,
     );
-    let scheduler = ExecSchedule {
-        shared: handle.shared.clone(),
-    };
-    let (owned, notified, join) = task::new_task(runner, scheduler);
     let task = ExecTask::new(notified, owned);
-    if handle.shared.is_shutdown() {
-        if let (true, Some(gate)) = (batch, handle.shared.monitor.gate()) {
-            // Its ticket leaves the backlog as it drops: balance it.
-            gate.backlog.reserve(1);
-        }
-        task.shutdown();
-        return Err(SubmitError::Shutdown);
-    }
     let id = spec.id;
-    Ok((spec, task, TaskHandle::new(id, join, handle.clone())))
+    Ok((spec, task, TaskHandle::new(id, join)))
 }
 
 /// Adds prepared tasks to the graph; on error cancels them all unpolled.
@@ -528,6 +544,10 @@ impl TaskGraph {
     /// Commits the batch whose room is already counted: its tasks count themselves
     /// out of the backlog as they start or are dropped.
     fn commit_counted(&mut self) -> Result<(), SubmitError> {
+        if !self.specs.is_empty() {
+            // Once per batch (its tasks' `prepare` leaves it to the batch).
+            self.handle.shared.monitor.ensure_sampling();
+        }
         let specs = std::mem::take(&mut self.specs);
         let tasks = std::mem::take(&mut self.tasks);
         commit(&self.handle, &specs, tasks)

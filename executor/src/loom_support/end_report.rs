@@ -128,6 +128,15 @@ impl EndReportModel {
     pub fn reports(&self) -> Vec<(Reporter, SlotRef)> {
         self.reports.lock().clone()
     }
+
+    /// [`reports`](Self::reports), read through the task's scheduler borrowed from
+    /// `join` (`JoinHandle::scheduler`), as a `TaskHandle` reaches its runtime.
+    pub fn reports_through(join: &JoinHandle<()>) -> Vec<(Reporter, SlotRef)> {
+        let scheduler = join
+            .scheduler::<ReportingScheduler>()
+            .expect("the model's task is scheduled by a ReportingScheduler");
+        scheduler.reports.lock().clone()
+    }
 }
 
 /// The picking worker's reference to the task.

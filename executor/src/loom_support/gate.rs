@@ -21,8 +21,10 @@ pub struct GateModel {
     gate: Arc<Gate>,
 }
 
-/// One ExecutableTask's passage through a [`GateModel`].
+/// One ExecutableTask's passage through a [`GateModel`]. Dropped, it abandons its
+/// ticket, as a dropped runner does.
 pub struct TicketModel {
+    gate: Arc<Gate>,
     ticket: Ticket,
 }
 
@@ -53,7 +55,8 @@ impl GateModel {
     /// A ticket for a task of base `priority` that declared no resources.
     pub fn ticket(&self, priority: u8) -> TicketModel {
         TicketModel {
-            ticket: Ticket::new(&self.gate, Requirements::default(), priority, Pending::No),
+            gate: self.gate.clone(),
+            ticket: Ticket::new(Requirements::default(), priority, Pending::No),
         }
     }
 
@@ -62,12 +65,8 @@ impl GateModel {
     pub fn submit(&self, priority: u8) -> TicketModel {
         self.gate.backlog.reserve(1);
         TicketModel {
-            ticket: Ticket::new(
-                &self.gate,
-                Requirements::default(),
-                priority,
-                Pending::Counted,
-            ),
+            gate: self.gate.clone(),
+            ticket: Ticket::new(Requirements::default(), priority, Pending::Counted),
         }
     }
 
@@ -107,12 +106,18 @@ impl TicketModel {
     /// `Ready` once the ticket holds its permit; `Pending` (woken when granted) while
     /// it waits.
     pub fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.ticket.poll_start(cx)
+        self.ticket.poll_start(&self.gate, cx)
     }
 
     /// The task ended: releases the permit and grants what it freed.
     pub fn finish(&mut self) {
-        self.ticket.finish();
+        self.ticket.finish(&self.gate);
+    }
+}
+
+impl Drop for TicketModel {
+    fn drop(&mut self) {
+        self.ticket.abandon(&self.gate);
     }
 }
 

@@ -136,11 +136,6 @@ impl Handle {
         self.shared.monitor.status()
     }
 
-    /// A number identifying this runtime while it exists (its shared state's address).
-    pub(crate) fn identity(&self) -> usize {
-        Arc::as_ptr(&self.shared) as usize
-    }
-
     /// True once shutdown has begun.
     pub fn is_shutdown(&self) -> bool {
         self.shared.is_shutdown()

@@ -368,12 +368,6 @@ pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::e
     crate::graph::cancel_doomed(doomed);
 }
 
-/// Runs `f` with the current runtime if it is the one whose identity is `runtime`
-/// (see `Handle::identity`); otherwise does nothing and returns `None`.
-pub(crate) fn with_runtime_at<R>(runtime: usize, f: impl FnOnce(&Handle) -> R) -> Option<R> {
-    context::with_current(|h| h.filter(|h| h.identity() == runtime).map(f))
-}
-
 /// The current runtime's handle, or the process-wide default runtime's.
 pub(crate) fn current_or_global() -> Handle {
     context::with_current(|h| h.cloned()).unwrap_or_else(|| global_handle().clone())

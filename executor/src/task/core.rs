@@ -4,14 +4,19 @@
 //! ```text
 //! Cell<F, S> (repr(C))
 //! ├── Header   state word, vtable, id, owned-list key, end-report word (type-erased)
-//! ├── Core     scheduler S, Stage<F> = Running(F) | Finished(output) | Consumed
+//! ├── Core     Stage<F> = Running(F) | Finished(output) | Consumed, scheduler S
 //! └── Trailer  join waker slot
 //! ```
 //!
 //! Invariants: the header is at offset 0, so a `NonNull<Header>` is also a pointer to
 //! the cell; `stage` is touched only by the holder of RUNNING, by the completer, and by
 //! the JoinHandle after it observed COMPLETE (see `state.rs`); the trailer's waker only
-//! as `state.rs` describes.
+//! as `state.rs` describes; the scheduler is only ever borrowed shared, and lives until
+//! the cell is freed, so any holder of a task reference may borrow it (see
+//! `JoinHandle::scheduler`); the future is always dropped before the scheduler (in
+//! place by the task's completion, or first when the cell is freed: `Core` declares
+//! `stage` before `scheduler`), so a future may rely on what its scheduler keeps alive
+//! (an ExecutableTask's runner borrows its runtime so, see `graph/run.rs`).
 
 use std::future::Future;
 use std::ptr::NonNull;
@@ -64,6 +69,9 @@ pub(crate) struct Vtable {
     pub(crate) drop_join_handle_slow: unsafe fn(NonNull<Header>),
     /// Cancels the task at runtime shutdown.
     pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    /// The task's scheduler, type-erased (see [`JoinHandle::scheduler`](
+    /// crate::task::JoinHandle::scheduler)); valid as long as the cell is.
+    pub(crate) scheduler: unsafe fn(NonNull<Header>) -> NonNull<dyn std::any::Any + Send + Sync>,
 }
 
 /// Where the future is in its life.
@@ -73,10 +81,11 @@ pub(crate) enum Stage<F: Future> {
     Consumed,
 }
 
-/// The typed part: scheduler and future/output.
+/// The typed part: future/output and scheduler.
 pub(crate) struct Core<F: Future, S> {
-    pub(crate) scheduler: S,
+    /// Declared before `scheduler`, so it is dropped first when the cell is freed.
     pub(crate) stage: UnsafeCell<Stage<F>>,
+    pub(crate) scheduler: S,
 }
 
 /// The join waker slot.
@@ -105,8 +114,8 @@ impl<F: Future, S: Schedule> Cell<F, S> {
                 end_report: AtomicU64::new(NO_END_REPORT),
             },
             core: Core {
-                scheduler,
                 stage: UnsafeCell::new(Stage::Running(future)),
+                scheduler,
             },
             trailer: Trailer {
                 waker: UnsafeCell::new(None),
@@ -164,5 +173,51 @@ impl<F: Future, S: Schedule> Cell<F, S> {
     /// Schedules `Notified` through this task's scheduler.
     pub(crate) fn schedule(&self, notified: Notified) {
         self.core.scheduler.schedule(notified);
+    }
+}
+
+#[cfg(all(test, not(taskweave_loom)))]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use crate::task::{self, Notified, OwnedTask, RawTask, Schedule};
+
+    type Log = Arc<Mutex<Vec<&'static str>>>;
+
+    struct Logged(Log, &'static str);
+
+    impl Drop for Logged {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push(self.1);
+        }
+    }
+
+    impl Future for Logged {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+    }
+
+    impl Schedule for Logged {
+        fn schedule(&self, _: Notified) {}
+        fn release(&self, _: &RawTask) -> Option<OwnedTask> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_freed_cell_drops_its_future_before_its_scheduler() {
+        let log = Log::default();
+        let future = Logged(log.clone(), "future");
+        let (owned, notified, join) = task::new_task(future, Logged(log.clone(), "scheduler"));
+        // Never run: the last reference frees the cell with the future still in it.
+        drop(notified);
+        drop(join);
+        drop(owned);
+        assert_eq!(*log.lock().unwrap(), ["future", "scheduler"]);
     }
 }

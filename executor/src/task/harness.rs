@@ -25,6 +25,7 @@ pub(crate) fn vtable<F: Future, S: Schedule>() -> &'static Vtable {
         try_read_output: try_read_output::<F, S>,
         drop_join_handle_slow: drop_join_handle_slow::<F, S>,
         shutdown: shutdown::<F, S>,
+        scheduler: scheduler::<F, S>,
     }
 }
 
@@ -33,6 +34,16 @@ pub(crate) fn vtable<F: Future, S: Schedule>() -> &'static Vtable {
 unsafe fn cell<'a, F: Future, S: Schedule>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
     // SAFETY: caller's contract; the header is the cell's first field.
     unsafe { ptr.cast::<Cell<F, S>>().as_ref() }
+}
+
+/// The task's scheduler. The caller holds a reference, and the returned pointer is
+/// only valid while one is held (the scheduler is dropped when the cell is freed).
+unsafe fn scheduler<F: Future, S: Schedule>(
+    ptr: NonNull<Header>,
+) -> NonNull<dyn std::any::Any + Send + Sync> {
+    // SAFETY: the caller's reference keeps the cell alive.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    NonNull::from(&cell.core.scheduler as &(dyn std::any::Any + Send + Sync))
 }
 
 /// Runs the task. The caller hands over one reference (its `Notified`).

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use super::{harness, Id, JoinError, RawTask};
+use super::{harness, Id, JoinError, RawTask, Schedule};
 
 /// An owned permission to await a spawned task's output.
 ///
@@ -66,6 +66,20 @@ impl<T> JoinHandle<T> {
     /// The task's id.
     pub fn id(&self) -> Id {
         self.raw.id()
+    }
+
+    /// The task's scheduler, if it is an `S` (`None` for any other scheduler type). It
+    /// lives as long as the task's cell, which this handle keeps alive: through it a
+    /// handle reaches whatever its task's scheduler holds (an ExecutableTask's
+    /// `TaskHandle` reaches its runtime) without a reference of its own.
+    pub(crate) fn scheduler<S: Schedule>(&self) -> Option<&S> {
+        // SAFETY: the JoinHandle's reference keeps the cell allocated for as long as
+        // `&self` lives, and the scheduler is dropped only when the cell is freed (its
+        // last reference gone), so the pointer is valid for the returned lifetime.
+        // The scheduler is only ever accessed shared (`&S`; `Schedule: Sync`), so this
+        // shared borrow aliases no `&mut`.
+        let scheduler = unsafe { (self.raw.header().vtable.scheduler)(self.raw.ptr).as_ref() };
+        scheduler.downcast_ref::<S>()
     }
 }
 

@@ -366,7 +366,10 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    new_task_with_id(future, scheduler, Id::next())
+    // The id first: taken while `future` is an argument, it would make the future be
+    // copied aside around the call (a memcpy of the whole future per task).
+    let id = Id::next();
+    new_task_with_id(future, scheduler, id)
 }
 
 /// [`new_task`] with an id the caller took from [`Id::next`] beforehand (the task
