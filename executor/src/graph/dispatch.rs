@@ -23,10 +23,12 @@
 //!   started, or running) to the caller to cancel, and ends are no longer recorded.
 //! - Workers meet the graph through [`Dispatch::exchange`]: one lock for a batch of
 //!   ends (`ended.rs`) and the next pick of ready tasks. A pick takes one task, or k
-//!   (at most `max`) while the heap holds k × `max` tasks per worker, best first;
-//!   picked tasks run in heap order on that worker. So with few ready tasks the order
-//!   is the heap's, strictly; with many, a task that becomes ready (or wakes) waits
-//!   for at most `max - 1` tasks picked before it, per worker. A pick that finds the
+//!   (at most `max`) while the heap holds 2k tasks per worker, best first; picked
+//!   tasks run in heap order on that worker. So with few ready tasks the order is the
+//!   heap's, strictly; with more, every picked task is better than the half left for
+//!   the other workers, and a task that becomes ready (or wakes) waits for at most
+//!   `max - 1` tasks picked before it, per worker. (The worker asks for batches only
+//!   while its recent ExecutableTasks were short, see `worker.rs`.) A pick that finds the
 //!   heap empty and one task released by the exchange's own ends starts that task
 //!   directly: alone in the heap, it would be the next pick at any time.
 //! - The clock is read at most once per operation, and only when a key enters the
@@ -139,6 +141,14 @@ impl Now {
     }
 }
 
+/// What [`Dispatch::exchange`] did.
+pub(crate) struct Exchanged {
+    /// How many tasks became ready.
+    pub(crate) released: usize,
+    /// The clock reading the exchange took, if it needed one.
+    pub(crate) now: Option<Instant>,
+}
+
 /// The ExecutableTask state of one runtime.
 pub(crate) struct Dispatch {
     /// On its own cache lines: the lock word and what it guards move between the
@@ -241,16 +251,16 @@ impl Dispatch {
 
     /// One worker's trip to the graph: records `ends` (emptied), whose dependents are
     /// released or doomed, then picks ready tasks into `pick.into`, best first (see the
-    /// module docs for how many). Returns how many tasks became ready. `finished` receives the graph's
-    /// ownership of the tasks that ended, and `doomed` the tasks that will never start,
-    /// for the caller to drop and cancel outside the lock.
+    /// module docs for how many). `finished` receives the graph's ownership of the
+    /// tasks that ended, and `doomed` the tasks that will never start, for the caller
+    /// to drop and cancel outside the lock.
     pub(crate) fn exchange(
         &self,
         ends: &mut Vec<End>,
         pick: Pick<'_>,
         finished: &mut Vec<ExecTask>,
         doomed: &mut Doomed,
-    ) -> usize {
+    ) -> Exchanged {
         // Read the clock before taking the lock, unless this looks like a narrow
         // graph's step (one end, an empty heap), which may not need it at all.
         let mut now = Now::new(ends.len() != 1 || self.has_ready());
@@ -294,12 +304,13 @@ impl Dispatch {
         let picked_directly = pick.into.len();
         inner.apply(&mut done, doomed, &mut now);
         inner.scratch = done;
-        // A batch of k only while the heap holds k * max tasks per worker: with few
-        // ready tasks, strict heap order; with many, a task that becomes ready waits
-        // for at most max - 1 tasks picked before it, per worker.
+        // At most `max`, and at most half this worker's share of the heap: each
+        // picked task is better than the other half, which the other workers find
+        // as they come. A task that becomes ready (or wakes) meanwhile waits for at
+        // most `max - 1` tasks picked before it, per worker.
         let share = match pick.max {
             0 => 0,
-            max => (inner.ready.len() / (pick.spread.max(1) * max)).clamp(1, max),
+            max => (inner.ready.len() / (2 * pick.spread.max(1))).clamp(1, max),
         };
         for _ in picked_directly..share {
             if inner.ready.is_empty() {
@@ -312,7 +323,10 @@ impl Dispatch {
             }
         }
         self.ready_len.store(inner.ready.len(), Relaxed);
-        released
+        Exchanged {
+            released,
+            now: now.0,
+        }
     }
 
     /// Cancels a task that has not started. Returns `Ok(true)` if it was cancelled

@@ -362,7 +362,8 @@ pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::e
     };
     let released = shared
         .dispatch
-        .exchange(ends, pick, &mut finished, &mut doomed);
+        .exchange(ends, pick, &mut finished, &mut doomed)
+        .released;
     drop(finished);
     shared.notify_ready_heap(released);
     crate::graph::cancel_doomed(doomed);

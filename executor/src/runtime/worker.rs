@@ -9,8 +9,9 @@
 //!   busy stream of other work. A task that wakes itself goes to the back of the
 //!   deque, behind the work already there.
 //! - ExecutableTasks: the worker picks ready tasks from the heap, a few at a time
-//!   while it holds many (its share, see `Dispatch::exchange`), and runs them in the
-//!   order picked. The end of a task it ran is applied to the graph at once, except
+//!   while it holds many (its share, see `Dispatch::exchange`) and the tasks this
+//!   worker started recently were short (at most `SHORT_TASK` each on average, timed
+//!   between the exchanges that read the clock), and runs them in the order picked. The end of a task it ran is applied to the graph at once, except
 //!   that of a task nobody awaits while the heap holds plenty: that one waits in the
 //!   buffer for the worker's next exchange (`graph/ended.rs`), which happens when it
 //!   has no picked task left and ends or ready tasks wait, before it steals or parks,
@@ -42,8 +43,13 @@ use crate::task::Notified;
 const MAX_LIFO_POLLS_PER_TICK: u32 = 3;
 
 /// The most ready ExecutableTasks a worker picks at once (it picks fewer when the
-/// heap holds fewer than this many per worker).
+/// heap holds fewer than twice this many per worker).
 const MAX_PICK: usize = 8;
+
+/// A worker picks ExecutableTasks in batches only while the ones it started recently
+/// took at most this long each, on average: batching saves lock trips that matter
+/// only for short tasks, and a task picked behind long ones would wait too long.
+const SHORT_TASK: std::time::Duration = std::time::Duration::from_micros(10);
 
 /// The worker's own state; lives on its thread's stack while it runs.
 pub(crate) struct WorkerCore {
@@ -60,6 +66,12 @@ pub(crate) struct WorkerCore {
     /// outside the lock; kept between exchanges so that recording ends allocates
     /// nothing.
     finished: RefCell<Vec<ExecTask>>,
+    /// Batch pacing: the clock reading of this worker's last exchange that took one,
+    /// the ExecutableTasks it started since, and whether the tasks it ran recently
+    /// were short (see [`SHORT_TASK`]).
+    paced_at: std::cell::Cell<Option<Instant>>,
+    started_since: std::cell::Cell<u32>,
+    short_tasks: std::cell::Cell<bool>,
     /// True while `picked` or `ended` may be non-empty: the one check a tick makes
     /// before the heap's hint when this worker runs no ExecutableTasks.
     exec_local: std::cell::Cell<bool>,
@@ -78,6 +90,9 @@ impl WorkerCore {
             picked: RefCell::new(VecDeque::with_capacity(MAX_PICK)),
             ended: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
             finished: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
+            paced_at: std::cell::Cell::new(None),
+            started_since: std::cell::Cell::new(0),
+            short_tasks: std::cell::Cell::new(false),
             exec_local: std::cell::Cell::new(false),
             tick: std::cell::Cell::new(0),
             // Workers start awake and not searching (Idle::new counts them so).
@@ -136,12 +151,22 @@ impl WorkerCore {
         let mut doomed = Vec::new();
         let pick = Pick {
             into: &mut picked,
-            max: max_pick,
+            // Batches only of short tasks: a long one ahead in a batch would hold
+            // back a better task that becomes ready meanwhile for too long.
+            max: if self.short_tasks.get() {
+                max_pick
+            } else {
+                max_pick.min(1)
+            },
             spread: shared.remotes.len(),
         };
-        let released = shared
+        let exchanged = shared
             .dispatch
             .exchange(&mut ends, pick, &mut finished, &mut doomed);
+        if let Some(now) = exchanged.now {
+            self.pace(now);
+        }
+        let released = exchanged.released;
         {
             // Give the (now empty) buffers back, keeping their capacity, unless
             // something was buffered meanwhile.
@@ -174,6 +199,27 @@ impl WorkerCore {
 
     /// The next ExecutableTask this worker picked, or a trip to the graph when it has
     /// none left and ends or ready tasks wait.
+    /// Notes an exchange's clock reading: the ExecutableTasks started since the
+    /// previous reading were short if they took at most [`SHORT_TASK`] each on average
+    /// (time parked or spent on other work counts too, which errs towards strict
+    /// order). With none started, the verdict stands.
+    fn pace(&self, now: Instant) {
+        let started = self.started_since.replace(0);
+        if let Some(since) = self.paced_at.replace(Some(now)) {
+            if started > 0 {
+                let elapsed = now.saturating_duration_since(since);
+                self.short_tasks.set(elapsed <= SHORT_TASK * started);
+            }
+        }
+    }
+
+    /// Counts an ExecutableTask this worker is about to run (for [`pace`](Self::pace)).
+    fn started(&self, task: Notified) -> Notified {
+        self.started_since
+            .set(self.started_since.get().saturating_add(1));
+        task
+    }
+
     fn next_exec_task(&self) -> Option<Notified> {
         if self.exec_local.get() {
             let next = {
@@ -192,7 +238,7 @@ impl WorkerCore {
                     // their dependents before running on, so nobody idles for them.
                     self.exchange(0);
                 }
-                return Some(task);
+                return Some(self.started(task));
             }
             if self.ended.borrow().is_empty() {
                 self.exec_local.set(false);
@@ -202,7 +248,8 @@ impl WorkerCore {
             return None;
         }
         self.exchange(MAX_PICK);
-        self.picked.borrow_mut().pop_front()
+        let next = self.picked.borrow_mut().pop_front();
+        next.map(|task| self.started(task))
     }
 
     /// True while the ready heap holds enough for every worker to pick batches (16
