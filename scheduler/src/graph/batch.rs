@@ -1,11 +1,17 @@
 //! Adding a batch of tasks: validation, cycle detection, ranks, initial states.
 //!
+//! The batch arrives column-wise ([`SpecBatch`]: ids, priorities and dependencies
+//! dense, the rarely set fields as sparse lists), so each step streams only the
+//! columns it needs; [`DependencyGraph::add_batch`] converts a slice of specs into a
+//! reused `SpecBatch` first.
+//!
 //! Protocol (all or nothing):
-//! 1. Reserve: each spec is validated and its id inserted into the graph's map with a
-//!    freshly reserved slot in state `Pending(batch index)`; an occupied id is a
-//!    duplicate. One hash operation per task, which also serves dependency lookups.
-//!    This pass also copies what later steps need (id, estimate; priority and deadline
-//!    straight into the slot), so only step 2 reads the specs again.
+//! 1. Reserve: each spec is checked (the batch noted which specs are invalid) and its
+//!    id inserted into the graph's map with a freshly reserved slot in state
+//!    `Pending(batch index)`; an occupied id is a duplicate. One hash operation per
+//!    task, which also serves dependency lookups. The priority goes straight into the
+//!    slot; deadlines (into the cold parts) and estimates (into scratch) are scattered
+//!    from their sparse lists afterwards.
 //! 2. Resolve dependencies: each dependency is either the task itself (error), a pending
 //!    slot (an edge inside the batch), a live task (an external edge to wait for), a
 //!    succeeded task (satisfied), a failed task (the newcomer fails), or unknown (error).
@@ -29,7 +35,7 @@ use std::collections::hash_map::Entry as MapEntry;
 use std::time::{Duration, Instant};
 
 use super::{BatchOutcome, Cold, DependencyGraph, Entry, Released, SlotRef, SlotState, SuccRef};
-use crate::{FailureReason, GraphError, TaskId, TaskSpec};
+use crate::{FailureReason, GraphError, SpecBatch, TaskId, TaskSpec};
 
 /// Per-batch working memory, kept between batches to avoid reallocating.
 #[derive(Debug, Default)]
@@ -56,9 +62,7 @@ pub(super) struct Scratch {
     rank: Vec<Duration>,
     /// With contiguous batch ids: batch index of the task with id `lo + k`.
     index_of: Vec<u32>,
-    /// Each batch task's id and estimated duration, copied in step 1 so that later
-    /// steps need not read the (large) specs again.
-    ids: Vec<TaskId>,
+    /// Each batch task's estimated duration (dense, from the batch's sparse list).
     estimate: Vec<Duration>,
 }
 
@@ -94,9 +98,18 @@ impl<P> DependencyGraph<P> {
     /// assert!(g.is_empty()); // nothing was added
     /// ```
     pub fn add_batch(&mut self, specs: &[TaskSpec]) -> Result<BatchOutcome, GraphError> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let result = self.add_batch_with(specs, &mut scratch);
-        self.scratch = scratch;
+        let columns = self.columns(specs);
+        let result = self.add_spec_batch(&columns);
+        self.columns = columns;
+        result
+    }
+
+    /// [`add_batch`](Self::add_batch) for specs stored column-wise (see [`SpecBatch`]):
+    /// the same checks, errors and outcome, reading only what the graph needs.
+    pub fn add_spec_batch(&mut self, specs: &SpecBatch) -> Result<BatchOutcome, GraphError> {
+        let mut sc = std::mem::take(&mut self.scratch);
+        let result = self.add_batch_with(specs, &mut sc);
+        self.scratch = sc;
         result
     }
 
@@ -111,6 +124,38 @@ impl<P> DependencyGraph<P> {
     pub fn add_batch_payloads(
         &mut self,
         specs: &[TaskSpec],
+        payloads: Vec<P>,
+        now: Instant,
+        out: &mut Released<P>,
+    ) -> Result<(), (GraphError, Vec<P>)> {
+        assert_eq!(specs.len(), payloads.len(), "one payload per spec");
+        let columns = self.columns(specs);
+        let result = self.add_spec_batch_payloads(&columns, payloads, now, out);
+        self.columns = columns;
+        result
+    }
+
+    /// [`add_batch_payloads`](Self::add_batch_payloads) for specs stored column-wise
+    /// (see [`SpecBatch`]).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{DependencyGraph, Released, SpecBatch, TaskId, TaskSpec};
+    ///
+    /// let (a, b) = (TaskId::new(1), TaskId::new(2));
+    /// let batch: SpecBatch = [TaskSpec::new(a), TaskSpec::new(b).dependency(a)].into_iter().collect();
+    /// let mut g = DependencyGraph::with_payloads();
+    /// let mut out = Released::default();
+    /// g.add_spec_batch_payloads(&batch, vec!["a", "b"], Instant::now(), &mut out).unwrap();
+    /// assert_eq!(out.batch.len(), 2);
+    /// assert_eq!(g.start(out.ready[0].0), Some("a"));
+    /// ```
+    ///
+    /// # Panics
+    /// If `payloads` and `specs` differ in length.
+    pub fn add_spec_batch_payloads(
+        &mut self,
+        specs: &SpecBatch,
         payloads: Vec<P>,
         now: Instant,
         out: &mut Released<P>,
@@ -151,30 +196,42 @@ impl<P> DependencyGraph<P> {
         result
     }
 
+    /// The graph's reused column store, filled with `specs` (give it back to
+    /// `self.columns` after use).
+    fn columns(&mut self, specs: &[TaskSpec]) -> SpecBatch {
+        let mut columns = std::mem::take(&mut self.columns);
+        columns.clear();
+        columns.extend(specs);
+        columns
+    }
+
     fn add_batch_with(
         &mut self,
-        specs: &[TaskSpec],
+        specs: &SpecBatch,
         sc: &mut Scratch,
     ) -> Result<BatchOutcome, GraphError> {
         let n = specs.len();
         assert!(u32::try_from(n).is_ok(), "batch of more than 2^32 tasks");
         sc.slots.clear();
-        sc.ids.clear();
-        sc.estimate.clear();
+        let ids = specs.ids();
 
-        // 1. Reserve ids and slots. Everything later steps need from a spec but its
-        //    dependencies is read here, in one pass: the id and estimate into scratch,
-        //    priority and deadline into the reserved slot.
+        // 1. Reserve ids and slots, and copy priorities into the slots (deadlines
+        //    after the loop, for the few tasks that have one). Step 1 stops at the
+        //    first invalid spec or duplicate, whichever comes first in batch order.
+        let first_invalid = specs
+            .invalid()
+            .first()
+            .map_or(usize::MAX, |&(i, _)| i as usize);
         self.entries.reserve(n);
-        for (i, spec) in specs.iter().enumerate() {
-            if let Err(reason) = spec.validate() {
-                self.unreserve(sc);
+        for (i, (&id, &priority)) in ids.iter().zip(specs.priorities()).enumerate() {
+            if i == first_invalid {
+                self.unreserve(ids, sc);
                 return Err(GraphError::InvalidSpec {
-                    task: spec.id,
-                    reason,
+                    task: id,
+                    reason: specs.invalid()[0].1,
                 });
             }
-            let slot = match self.entries.entry(spec.id) {
+            let slot = match self.entries.entry(id) {
                 MapEntry::Occupied(_) => None,
                 MapEntry::Vacant(v) => {
                     let slot = reserve(&mut self.free, &mut self.slots, &mut self.cold);
@@ -183,30 +240,34 @@ impl<P> DependencyGraph<P> {
                 }
             };
             let Some(slot) = slot else {
-                self.unreserve(sc);
-                return Err(GraphError::DuplicateId(spec.id));
+                self.unreserve(ids, sc);
+                return Err(GraphError::DuplicateId(id));
             };
             let s = &mut self.slots[slot as usize];
             s.state = SlotState::Pending(i as u32);
-            s.id = spec.id;
-            s.priority = spec.priority;
-            s.has_deadline = spec.deadline.is_some();
-            if let Some(deadline) = spec.deadline {
-                self.cold[slot as usize].deadline = Some(deadline);
-            }
+            s.id = id;
+            s.priority = priority;
+            s.has_deadline = false;
             sc.slots.push(slot);
-            sc.ids.push(spec.id);
-            sc.estimate.push(spec.estimated_duration);
+        }
+        for &(i, deadline) in specs.deadlines() {
+            let slot = sc.slots[i as usize];
+            self.slots[slot as usize].has_deadline = true;
+            self.cold[slot as usize].deadline = Some(deadline);
+        }
+        reset(&mut sc.estimate, n, Duration::ZERO);
+        for &(i, estimate) in specs.estimates() {
+            sc.estimate[i as usize] = estimate;
         }
         // The batch's id range: if it has exactly `n` ids (they are distinct, or step 1
         // refused a duplicate), in-batch dependencies are found by subtraction.
-        let (lo, hi) = sc.ids.iter().fold((u64::MAX, 0), |(lo, hi), id| {
+        let (lo, hi) = ids.iter().fold((u64::MAX, 0), |(lo, hi), id| {
             (lo.min(id.as_u64()), hi.max(id.as_u64()))
         });
         let contiguous = n > 0 && hi - lo == n as u64 - 1;
         if contiguous {
             reset(&mut sc.index_of, n, 0);
-            for (i, id) in sc.ids.iter().enumerate() {
+            for (i, id) in ids.iter().enumerate() {
                 sc.index_of[(id.as_u64() - lo) as usize] = i as u32;
             }
         }
@@ -220,11 +281,14 @@ impl<P> DependencyGraph<P> {
         // Whether every in-batch edge points forward in batch order (batch order is then
         // a topological order: no cycle, and no need for Kahn's algorithm).
         let mut forward = true;
-        for (i, spec) in specs.iter().enumerate() {
-            for &dep in &spec.dependencies {
-                if dep == spec.id {
-                    self.unreserve(sc);
-                    return Err(GraphError::SelfDependency(spec.id));
+        let mut start = 0;
+        for (i, (&id, &end)) in ids.iter().zip(specs.dependency_ends()).enumerate() {
+            let deps = &specs.all_dependencies()[start as usize..end as usize];
+            start = end;
+            for &dep in deps {
+                if dep == id {
+                    self.unreserve(ids, sc);
+                    return Err(GraphError::SelfDependency(id));
                 }
                 if contiguous && (lo..=hi).contains(&dep.as_u64()) {
                     let j = sc.index_of[(dep.as_u64() - lo) as usize];
@@ -250,9 +314,9 @@ impl<P> DependencyGraph<P> {
                         sc.fail_root[i].get_or_insert(reason.root_cause(dep));
                     }
                     None => {
-                        self.unreserve(sc);
+                        self.unreserve(ids, sc);
                         return Err(GraphError::UnknownDependency {
-                            task: spec.id,
+                            task: id,
                             dependency: dep,
                         });
                     }
@@ -285,7 +349,7 @@ impl<P> DependencyGraph<P> {
             self.order_batch(n, sc);
             if sc.order.len() < n {
                 let cycle = self.trace_cycle(specs, &sc.pending);
-                self.unreserve(sc);
+                self.unreserve(ids, sc);
                 return Err(GraphError::Cycle(cycle));
             }
             // 4. Ranks (reverse topological order), failure roots (topological order).
@@ -309,7 +373,7 @@ impl<P> DependencyGraph<P> {
 
         // 5. Commit (priority and deadline are in the slots since step 1).
         let mut outcome = BatchOutcome::default();
-        for (i, &id) in sc.ids.iter().enumerate() {
+        for (i, &id) in ids.iter().enumerate() {
             let slot = sc.slots[i];
             if let Some(root) = sc.fail_root[i] {
                 self.entries
@@ -381,9 +445,10 @@ impl<P> DependencyGraph<P> {
         }
     }
 
-    /// Undoes step 1 for the tasks reserved so far.
-    fn unreserve(&mut self, sc: &Scratch) {
-        for (id, &slot) in sc.ids.iter().zip(&sc.slots) {
+    /// Undoes step 1 for the tasks reserved so far (the first `sc.slots.len()` of
+    /// `ids`).
+    fn unreserve(&mut self, ids: &[TaskId], sc: &Scratch) {
+        for (id, &slot) in ids.iter().zip(&sc.slots) {
             self.entries.remove(id);
             self.slots[slot as usize].state = SlotState::Free;
             self.free.push(slot);
@@ -396,7 +461,7 @@ impl<P> DependencyGraph<P> {
     /// on" order, starting from the first task of the batch that is on it.
     fn trace_cycle(
         &self,
-        specs: &[TaskSpec],
+        specs: &SpecBatch,
         pending: &[u32],
     ) -> Vec<(TaskId, Option<std::sync::Arc<str>>)> {
         let batch_index = |id: TaskId| match self.entries.get(&id) {
@@ -416,8 +481,8 @@ impl<P> DependencyGraph<P> {
         while position[at] == usize::MAX {
             position[at] = path.len();
             path.push(at);
-            at = specs[at]
-                .dependencies
+            at = specs
+                .dependencies(at)
                 .iter()
                 .filter_map(|&d| batch_index(d))
                 .find(|&j| pending[j] > 0)
@@ -428,7 +493,7 @@ impl<P> DependencyGraph<P> {
         cycle.rotate_left(first);
         cycle
             .into_iter()
-            .map(|i| (specs[i].id, specs[i].name.clone()))
+            .map(|i| (specs.id(i), specs.name(i).cloned()))
             .collect()
     }
 }

@@ -63,7 +63,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::id::IdMap;
-use crate::{FailureReason, Priority, ReadyKey, StateError, TaskId};
+use crate::{FailureReason, Priority, ReadyKey, SpecBatch, StateError, TaskId};
 
 /// The state of a task the graph knows about.
 ///
@@ -449,6 +449,8 @@ pub struct DependencyGraph<P = ()> {
     /// Reused by `fail_from` (successor references still to fail).
     doomed: Vec<SuccRef>,
     scratch: batch::Scratch,
+    /// Reused to store the specs of a slice batch column-wise.
+    columns: SpecBatch,
 }
 
 /// Successor lists larger than this are not kept for the slot's next occupant.
@@ -465,6 +467,7 @@ impl<P> Default for DependencyGraph<P> {
             live: 0,
             doomed: Vec::new(),
             scratch: batch::Scratch::default(),
+            columns: SpecBatch::default(),
         }
     }
 }
