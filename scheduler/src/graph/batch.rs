@@ -7,9 +7,12 @@
 //!
 //! Protocol (all or nothing):
 //! 1. Reserve: each spec is checked (the batch noted which specs are invalid) and its
-//!    id inserted into the graph's map with a freshly reserved slot in state
-//!    `Pending(batch index)`; an occupied id is a duplicate. One hash operation per
-//!    task, which also serves dependency lookups. The priority goes straight into the
+//!    id recorded in the graph's id index with a freshly reserved slot in state
+//!    `Pending(batch index)`; a known id is a duplicate. If the batch's ids form one
+//!    contiguous range of at least `ids::MIN_BLOCK` ids that meets no known id, they
+//!    are recorded as one block (an array write per task, duplicates within the batch
+//!    found through `index_of`); otherwise one hash operation per task. Either way the
+//!    record also serves later dependency lookups. The priority goes straight into the
 //!    slot; deadlines (into the cold parts) and estimates (into scratch) are scattered
 //!    from their sparse lists afterwards.
 //! 2. Resolve dependencies: each dependency is either the task itself (error), a pending
@@ -23,19 +26,35 @@
 //! 4. Ranks in reverse topological order; failure roots pushed forward in topological
 //!    order.
 //! 5. Commit: states, counters and successor lists. Any error in steps 1-3 first undoes
-//!    step 1 (removes the ids, frees the slots), so the graph is unchanged.
+//!    step 1 (removes the ids or the block, frees the slots), so the graph is
+//!    unchanged.
 //!
-//! Cost: O(tasks + dependency edges) time, with one hash lookup per task and per
-//! dependency; the scratch vectors live in the graph and are reused between batches.
-//! Fast path: when the batch's ids form one contiguous range (ids numbered by the
-//! caller, or fresh ids taken by one thread), a dependency inside that range is found
-//! by subtraction instead of a hash lookup.
+//! Cost: O(tasks + dependency edges) time, with at most one id-index lookup per task
+//! and per dependency; the scratch vectors live in the graph and are reused between
+//! batches. Fast path: when the batch's ids form one contiguous range (ids numbered by
+//! the caller, or fresh ids taken by one thread), the ids are one block (no hash
+//! operation per task) and a dependency inside that range is found by subtraction.
 
-use std::collections::hash_map::Entry as MapEntry;
 use std::time::{Duration, Instant};
 
 use super::{BatchOutcome, Cold, DependencyGraph, Entry, Released, SlotRef, SlotState, SuccRef};
 use crate::{FailureReason, GraphError, SpecBatch, TaskId, TaskSpec};
+
+/// Where the batch being added records its ids.
+#[derive(Clone, Copy, Debug, Default)]
+enum IdMode {
+    /// One by one in the id index (scattered ids, a small batch, or a range that
+    /// meets known ids).
+    #[default]
+    Map,
+    /// As a block starting at this id, being filled by step 1.
+    Filling(u64),
+    /// As the block starting at this id, recorded at the end of step 1.
+    Block(u64),
+}
+
+/// `Scratch::index_of` of an id step 1 has not met yet.
+const NOT_SEEN: u32 = u32::MAX;
 
 /// Per-batch working memory, kept between batches to avoid reallocating.
 #[derive(Debug, Default)]
@@ -60,8 +79,11 @@ pub(super) struct Scratch {
     pending: Vec<u32>,
     order: Vec<u32>,
     rank: Vec<Duration>,
-    /// With contiguous batch ids: batch index of the task with id `lo + k`.
+    /// With contiguous batch ids: batch index of the task with id `lo + k`
+    /// (`NOT_SEEN` while step 1 has not met it).
     index_of: Vec<u32>,
+    /// Where step 1 records the batch's ids.
+    mode: IdMode,
     /// Each batch task's estimated duration (dense, from the batch's sparse list).
     estimate: Vec<Duration>,
 }
@@ -215,6 +237,25 @@ impl<P> DependencyGraph<P> {
         sc.slots.clear();
         let ids = specs.ids();
 
+        // The batch's id range: if it has exactly `n` ids (they are distinct, or step 1
+        // refuses a duplicate), in-batch dependencies are found by subtraction, and
+        // the ids are recorded as one block if no known id lies in the range.
+        let (lo, hi) = ids.iter().fold((u64::MAX, 0), |(lo, hi), id| {
+            (lo.min(id.as_u64()), hi.max(id.as_u64()))
+        });
+        let contiguous = n > 0 && hi - lo == n as u64 - 1;
+        let mut cells = Vec::new();
+        if contiguous && self.entries.block_fits(lo, n) {
+            sc.mode = IdMode::Filling(lo);
+            cells = self.entries.take_cells(n);
+        } else {
+            sc.mode = IdMode::Map;
+            self.entries.reserve(n);
+        }
+        if contiguous {
+            reset(&mut sc.index_of, n, NOT_SEEN);
+        }
+
         // 1. Reserve ids and slots, and copy priorities into the slots (deadlines
         //    after the loop, for the few tasks that have one). Step 1 stops at the
         //    first invalid spec or duplicate, whichever comes first in batch order.
@@ -222,33 +263,44 @@ impl<P> DependencyGraph<P> {
             .invalid()
             .first()
             .map_or(usize::MAX, |&(i, _)| i as usize);
-        self.entries.reserve(n);
         for (i, (&id, &priority)) in ids.iter().zip(specs.priorities()).enumerate() {
             if i == first_invalid {
-                self.unreserve(ids, sc);
+                self.unreserve(ids, sc, cells);
                 return Err(GraphError::InvalidSpec {
                     task: id,
                     reason: specs.invalid()[0].1,
                 });
             }
-            let slot = match self.entries.entry(id) {
-                MapEntry::Occupied(_) => None,
-                MapEntry::Vacant(v) => {
-                    let slot = reserve(&mut self.free, &mut self.slots, &mut self.cold);
-                    v.insert(Entry::Live(slot));
-                    Some(slot)
+            let slot = reserve(&mut self.free, &mut self.slots, &mut self.cold);
+            // In a block, an id seen earlier in the batch is the only possible
+            // duplicate (no known id lies in its range).
+            let k = id.as_u64().wrapping_sub(lo) as usize;
+            let fresh = match sc.mode {
+                IdMode::Filling(_) if sc.index_of[k] == NOT_SEEN => {
+                    cells[k] = slot;
+                    true
                 }
+                IdMode::Filling(_) => false,
+                _ => self.entries.insert_new(id, slot),
             };
-            let Some(slot) = slot else {
-                self.unreserve(ids, sc);
+            if !fresh {
+                self.free.push(slot);
+                self.unreserve(ids, sc, cells);
                 return Err(GraphError::DuplicateId(id));
-            };
+            }
+            if contiguous {
+                sc.index_of[k] = i as u32;
+            }
             let s = &mut self.slots[slot as usize];
             s.state = SlotState::Pending(i as u32);
             s.id = id;
             s.priority = priority;
             s.has_deadline = false;
             sc.slots.push(slot);
+        }
+        if let IdMode::Filling(lo) = sc.mode {
+            self.entries.push_block(lo, cells);
+            sc.mode = IdMode::Block(lo);
         }
         for &(i, deadline) in specs.deadlines() {
             let slot = sc.slots[i as usize];
@@ -258,18 +310,6 @@ impl<P> DependencyGraph<P> {
         reset(&mut sc.estimate, n, Duration::ZERO);
         for &(i, estimate) in specs.estimates() {
             sc.estimate[i as usize] = estimate;
-        }
-        // The batch's id range: if it has exactly `n` ids (they are distinct, or step 1
-        // refused a duplicate), in-batch dependencies are found by subtraction.
-        let (lo, hi) = ids.iter().fold((u64::MAX, 0), |(lo, hi), id| {
-            (lo.min(id.as_u64()), hi.max(id.as_u64()))
-        });
-        let contiguous = n > 0 && hi - lo == n as u64 - 1;
-        if contiguous {
-            reset(&mut sc.index_of, n, 0);
-            for (i, id) in ids.iter().enumerate() {
-                sc.index_of[(id.as_u64() - lo) as usize] = i as u32;
-            }
         }
 
         // 2. Resolve dependencies.
@@ -287,7 +327,7 @@ impl<P> DependencyGraph<P> {
             start = end;
             for &dep in deps {
                 if dep == id {
-                    self.unreserve(ids, sc);
+                    self.unreserve(ids, sc, Vec::new());
                     return Err(GraphError::SelfDependency(id));
                 }
                 if contiguous && (lo..=hi).contains(&dep.as_u64()) {
@@ -297,8 +337,8 @@ impl<P> DependencyGraph<P> {
                     sc.in_degree[i] += 1;
                     continue;
                 }
-                match self.entries.get(&dep) {
-                    Some(Entry::Live(slot)) => match self.slots[*slot as usize].state {
+                match self.entries.get(dep) {
+                    Some(Entry::Live(slot)) => match self.slots[slot as usize].state {
                         SlotState::Pending(j) => {
                             forward &= (j as usize) < i;
                             sc.edges.push((j, i as u32));
@@ -306,7 +346,7 @@ impl<P> DependencyGraph<P> {
                         }
                         SlotState::Succeeded => {}
                         _ => {
-                            sc.external.push((i as u32, *slot));
+                            sc.external.push((i as u32, slot));
                             sc.external_count[i] += 1;
                         }
                     },
@@ -314,7 +354,7 @@ impl<P> DependencyGraph<P> {
                         sc.fail_root[i].get_or_insert(reason.root_cause(dep));
                     }
                     None => {
-                        self.unreserve(ids, sc);
+                        self.unreserve(ids, sc, Vec::new());
                         return Err(GraphError::UnknownDependency {
                             task: id,
                             dependency: dep,
@@ -349,7 +389,7 @@ impl<P> DependencyGraph<P> {
             self.order_batch(n, sc);
             if sc.order.len() < n {
                 let cycle = self.trace_cycle(specs, &sc.pending);
-                self.unreserve(ids, sc);
+                self.unreserve(ids, sc, Vec::new());
                 return Err(GraphError::Cycle(cycle));
             }
             // 4. Ranks (reverse topological order), failure roots (topological order).
@@ -377,7 +417,7 @@ impl<P> DependencyGraph<P> {
             let slot = sc.slots[i];
             if let Some(root) = sc.fail_root[i] {
                 self.entries
-                    .insert(id, Entry::Failed(FailureReason::DependencyFailed(root)));
+                    .set_failed(id, FailureReason::DependencyFailed(root));
                 let s = &mut self.slots[slot as usize];
                 s.state = SlotState::Free;
                 s.generation = s.generation.wrapping_add(1);
@@ -446,10 +486,18 @@ impl<P> DependencyGraph<P> {
     }
 
     /// Undoes step 1 for the tasks reserved so far (the first `sc.slots.len()` of
-    /// `ids`).
-    fn unreserve(&mut self, ids: &[TaskId], sc: &Scratch) {
-        for (id, &slot) in ids.iter().zip(&sc.slots) {
-            self.entries.remove(id);
+    /// `ids`; `cells` is the block being filled, if any).
+    fn unreserve(&mut self, ids: &[TaskId], sc: &Scratch, cells: Vec<u32>) {
+        match sc.mode {
+            IdMode::Map => {
+                for &id in &ids[..sc.slots.len()] {
+                    self.entries.remove(id);
+                }
+            }
+            IdMode::Filling(_) => self.entries.recycle(cells),
+            IdMode::Block(lo) => self.entries.remove_block(lo),
+        }
+        for &slot in &sc.slots {
             self.slots[slot as usize].state = SlotState::Free;
             self.free.push(slot);
         }
@@ -464,8 +512,8 @@ impl<P> DependencyGraph<P> {
         specs: &SpecBatch,
         pending: &[u32],
     ) -> Vec<(TaskId, Option<std::sync::Arc<str>>)> {
-        let batch_index = |id: TaskId| match self.entries.get(&id) {
-            Some(Entry::Live(slot)) => match self.slots[*slot as usize].state {
+        let batch_index = |id: TaskId| match self.entries.get(id) {
+            Some(Entry::Live(slot)) => match self.slots[slot as usize].state {
                 SlotState::Pending(j) => Some(j as usize),
                 _ => None,
             },
@@ -508,7 +556,10 @@ fn reserve<P>(
     if let Some(slot) = free.pop() {
         return slot;
     }
-    let slot = u32::try_from(slots.len()).expect("more than 2^32 live tasks");
+    let slot = u32::try_from(slots.len())
+        .ok()
+        .filter(|&slot| slot <= super::ids::MAX_SLOT)
+        .expect("fewer than 2^32 - 2 tasks in slots");
     slots.push(super::Slot::vacant());
     cold.push(Cold::default());
     slot

@@ -25,12 +25,14 @@
 //!   success was forgotten), so a reference to such a task is recognised as stale and
 //!   skipped instead of touching the slot's next occupant. The same holds for the
 //!   [`SlotRef`]s handed to the caller.
-//! - A task that succeeds keeps its slot (state `Succeeded`, generation unchanged) and
-//!   its id-map entry `Live(slot)` until its record is forgotten: completing it touches
-//!   neither the id map nor the free list. A task that fails (or is cancelled, or is
-//!   doomed) frees its slot at once and leaves an id-map entry `Failed(reason)`.
-//!   `len()` counts waiting, ready and running tasks; `finished_len()` is the number of
-//!   id-map entries beyond those (succeeded slots plus failure records).
+//! - Every known id has one record in the id index (`ids.rs`: a hash map, plus blocks
+//!   of cells for batches with contiguous ids). A task that succeeds keeps its slot
+//!   (state `Succeeded`, generation unchanged) and its record `Live(slot)` until the
+//!   record is forgotten: completing it touches neither the id index nor the free
+//!   list. A task that fails (or is cancelled, or is doomed) frees its slot at once
+//!   and its record becomes `Failed(reason)`. `len()` counts waiting, ready and running
+//!   tasks; `finished_len()` is the number of records beyond those (succeeded slots
+//!   plus failure records).
 //! - Ranks (critical-path lengths) are fixed when the batch is added: a task's rank is
 //!   its estimated duration plus the largest rank among its successors *in the same
 //!   batch*. Later batches do not change earlier ranks (those tasks may already be
@@ -46,8 +48,10 @@
 //! that ever needed it, kept with their capacity for the slot's next occupants.
 //!
 //! A task occupies a slot (96 bytes plus spilled successors) from its batch until
-//! it fails, or until the record of its success is forgotten; a failed task leaves only
-//! an id → reason entry of about 25 bytes. Either way later batches can still depend on
+//! it fails, or until the record of its success is forgotten, and a record in the id
+//! index: a 4-byte cell if its batch was recorded as a block, else a hash-map entry of
+//! about 25 bytes. A failed task keeps only its record (in a block: the cell plus an
+//! id → reason entry). Either way later batches can still depend on
 //! it (a dependency on a succeeded task is satisfied at once, one on a failed task fails
 //! the newcomer). Long-running programs drop those records with
 //! [`DependencyGraph::forget_finished`] or [`DependencyGraph::forget_all_finished`],
@@ -55,14 +59,18 @@
 //! depending on it is an unknown dependency.
 
 mod batch;
+#[cfg(test)]
+mod block_tests;
 mod free;
+mod ids;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::id::IdMap;
+use ids::Entry;
+
 use crate::{FailureReason, Priority, ReadyKey, SpecBatch, StateError, TaskId};
 
 /// The state of a task the graph knows about.
@@ -261,14 +269,6 @@ impl<P> Sink<P> for Released<P> {
     }
 }
 
-/// Where the graph keeps a task: a slot (live, or succeeded and kept until forgotten),
-/// or the compact record of its failure.
-#[derive(Clone, Copy, Debug)]
-enum Entry {
-    Live(u32),
-    Failed(FailureReason),
-}
-
 /// A reference from a task to one of its dependents.
 #[derive(Clone, Copy, Debug, Default)]
 struct SuccRef {
@@ -438,7 +438,8 @@ impl<P> Slot<P> {
 /// own.
 #[derive(Debug)]
 pub struct DependencyGraph<P = ()> {
-    entries: IdMap<Entry>,
+    /// Each known id's record (see [`ids`]).
+    entries: ids::Ids,
     slots: Vec<Slot<P>>,
     /// The cold part of each slot (same index).
     cold: Vec<Cold>,
@@ -459,7 +460,7 @@ const KEEP_SUCCESSOR_CAPACITY: usize = 64;
 impl<P> Default for DependencyGraph<P> {
     fn default() -> Self {
         DependencyGraph {
-            entries: IdMap::default(),
+            entries: ids::Ids::default(),
             slots: Vec::new(),
             cold: Vec::new(),
             spills: Vec::new(),
@@ -503,7 +504,7 @@ impl<P> DependencyGraph<P> {
     /// The state of `id`, or `None` if the graph does not know it (never added, or
     /// forgotten).
     pub fn state(&self, id: TaskId) -> Option<TaskState> {
-        Some(match *self.entries.get(&id)? {
+        Some(match self.entries.get(id)? {
             Entry::Live(slot) => match self.slots[slot as usize].state {
                 SlotState::Waiting(remaining) => TaskState::Waiting { remaining },
                 SlotState::Ready => TaskState::Ready,
@@ -563,7 +564,7 @@ impl<P> DependencyGraph<P> {
 
     /// The index and slot of a live (unfinished) task.
     fn live_slot(&self, id: TaskId) -> Option<(u32, &Slot<P>)> {
-        match *self.entries.get(&id)? {
+        match self.entries.get(id)? {
             Entry::Live(slot) => Some((slot, &self.slots[slot as usize]))
                 .filter(|(_, s)| s.state != SlotState::Succeeded),
             Entry::Failed(_) => None,
@@ -625,7 +626,7 @@ impl<P> DependencyGraph<P> {
         outcome: Result<(), FailureReason>,
         out: &mut Completion,
     ) -> Result<(), StateError> {
-        let record = outcome.err().map(Entry::Failed);
+        let record = outcome.err();
         let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, record)?;
         self.finish(id, slot, outcome, out);
         Ok(())
@@ -651,7 +652,7 @@ impl<P> DependencyGraph<P> {
             id,
             "cancel",
             |s| matches!(s, SlotState::Waiting(_) | SlotState::Ready),
-            Some(Entry::Failed(FailureReason::Cancelled)),
+            Some(FailureReason::Cancelled),
         )?;
         self.slots[slot as usize].payload = None;
         let mut out = Completion::default();
@@ -670,7 +671,7 @@ impl<P> DependencyGraph<P> {
         now: Instant,
         out: &mut Released<P>,
     ) -> Result<Option<P>, StateError> {
-        let record = outcome.err().map(Entry::Failed);
+        let record = outcome.err();
         let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, record)?;
         Ok(self.finish_running(id, slot, outcome, now, out))
     }
@@ -722,7 +723,7 @@ impl<P> DependencyGraph<P> {
             });
         }
         if let Err(reason) = outcome {
-            self.entries.insert(id, Entry::Failed(reason));
+            self.entries.set_failed(id, reason);
         }
         Ok(self.finish_running(id, at.slot, outcome, now, out))
     }
@@ -841,7 +842,7 @@ impl<P> DependencyGraph<P> {
             id,
             "cancel",
             |s| matches!(s, SlotState::Waiting(_) | SlotState::Ready),
-            Some(Entry::Failed(FailureReason::Cancelled)),
+            Some(FailureReason::Cancelled),
         )?;
         let payload = self.slots[slot as usize].payload.take();
         self.finish(id, slot, Err(FailureReason::Cancelled), out);
@@ -878,7 +879,7 @@ impl<P> DependencyGraph<P> {
     pub fn forget_finished(&mut self, ids: impl IntoIterator<Item = TaskId>) -> usize {
         let mut forgotten = 0;
         for id in ids {
-            let Some(&entry) = self.entries.get(&id) else {
+            let Some(entry) = self.entries.get(id) else {
                 continue;
             };
             if let Entry::Live(slot) = entry {
@@ -887,7 +888,7 @@ impl<P> DependencyGraph<P> {
                 }
                 free_succeeded(&mut self.slots[slot as usize], slot, &mut self.free);
             }
-            self.entries.remove(&id);
+            self.entries.remove(id);
             forgotten += 1;
         }
         forgotten
@@ -910,37 +911,33 @@ impl<P> DependencyGraph<P> {
             return before;
         }
         let (slots, free) = (&mut self.slots, &mut self.free);
-        self.entries.retain(|_, e| match *e {
-            Entry::Live(slot) => {
-                let s = &mut slots[slot as usize];
-                if s.state != SlotState::Succeeded {
-                    return true;
-                }
-                free_succeeded(s, slot, free);
-                false
+        self.entries.retain_live(|slot| {
+            let s = &mut slots[slot as usize];
+            if s.state != SlotState::Succeeded {
+                return true;
             }
-            Entry::Failed(_) => false,
+            free_succeeded(s, slot, free);
+            false
         });
         before - self.entries.len()
     }
 
-    /// The live slot of `id` if its state passes `allowed` (then replacing its entry
-    /// with `record` if given: one hash lookup for check and update), else the matching
-    /// error, changing nothing.
+    /// The live slot of `id` if its state passes `allowed` (then replacing its record
+    /// with the failure `record` if given), else the matching error, changing nothing.
     fn slot_in(
         &mut self,
         id: TaskId,
         operation: &'static str,
         allowed: impl Fn(SlotState) -> bool,
-        record: Option<Entry>,
+        record: Option<FailureReason>,
     ) -> Result<u32, StateError> {
-        let Some(entry) = self.entries.get_mut(&id) else {
+        let Some(entry) = self.entries.get(id) else {
             return Err(StateError::UnknownTask(id));
         };
-        if let Entry::Live(slot) = *entry {
+        if let Entry::Live(slot) = entry {
             if allowed(self.slots[slot as usize].state) {
-                if let Some(record) = record {
-                    *entry = record;
+                if let Some(reason) = record {
+                    self.entries.set_failed(id, reason);
                 }
                 return Ok(slot);
             }
@@ -1017,7 +1014,7 @@ impl<P> DependencyGraph<P> {
             let id = dependent.id;
             let payload = dependent.payload.take();
             self.entries
-                .insert(id, Entry::Failed(FailureReason::DependencyFailed(root)));
+                .set_failed(id, FailureReason::DependencyFailed(root));
             out.failed(id, root, payload);
             let next = self.release_slot(r.slot);
             let spill = push_all(&mut stack, next);
