@@ -10,35 +10,47 @@
 //!    id recorded in the graph's id index with a freshly reserved slot in state
 //!    `Pending(batch index)`; a known id is a duplicate. If the batch's ids form one
 //!    contiguous range of at least `ids::MIN_BLOCK` ids that meets no known id, they
-//!    are recorded as one block (an array write per task, duplicates within the batch
-//!    found through `index_of`); otherwise one hash operation per task. Either way the
-//!    record also serves later dependency lookups. The priority goes straight into the
-//!    slot; deadlines (into the cold parts) and estimates (into scratch) are scattered
-//!    from their sparse lists afterwards.
+//!    are recorded as one block (an array write per task; a duplicate within the batch
+//!    is a cell already written); otherwise one hash operation per task. Either way
+//!    the record also serves later dependency lookups. The priority goes straight into
+//!    the slot; deadlines (into the cold parts) are scattered from their sparse list
+//!    afterwards.
 //! 2. Resolve dependencies: each dependency is either the task itself (error), a pending
 //!    slot (an edge inside the batch), a live task (an external edge to wait for), a
 //!    succeeded task (satisfied), a failed task (the newcomer fails), or unknown (error).
+//!    With contiguous ids, a dependency inside the range is a batch task, found by
+//!    subtraction (through `index_of` unless the batch is in id order), and its edge is
+//!    not stored.
 //! 3. Kahn's algorithm over the in-batch edges gives a topological order; leftovers mean
-//!    a cycle, which is traced through the leftovers' dependencies and reported. Fast
-//!    path: if every in-batch dependency comes earlier in the batch (batches built in
-//!    topological order, the common case), batch order is already topological and
-//!    this step is skipped.
-//! 4. Ranks in reverse topological order; failure roots pushed forward in topological
-//!    order.
-//! 5. Commit: states, counters and successor lists. Any error in steps 1-3 first undoes
-//!    step 1 (removes the ids or the block, frees the slots), so the graph is
-//!    unchanged.
+//!    a cycle, which is traced through the leftovers' dependencies and reported. Skipped
+//!    if every in-batch dependency comes earlier in the batch (batches built in
+//!    topological order, the common case): batch order is then topological.
+//! 4. Ranks in reverse topological order (skipped, all zero, when no task has an
+//!    estimate); failure roots pushed forward in topological order (skipped when no
+//!    dependency had failed).
+//! 5. Commit: states, counters, successor lists and the caller's report ([`Commit`]),
+//!    in one pass in batch order. Any error in steps 1-3 first undoes step 1 (removes
+//!    the ids or the block, frees the slots), so the graph is unchanged.
+//!
+//! Fast path (contiguous ids, every in-batch edge forward, no estimate, no failed
+//! dependency: the common large batch): steps 3 and 4 have nothing to do, so step 2
+//! stores nothing per task or edge, and the commit walks the dependency column again,
+//! counting each task's in-batch dependencies and adding it to their successor lists
+//! as it goes. Other batches take the general path (`topo.rs`): the in-batch edge list
+//! (rebuilt from the dependency column for contiguous ids), steps 3-4, then the commit.
 //!
 //! Cost: O(tasks + dependency edges) time, with at most one id-index lookup per task
-//! and per dependency; the scratch vectors live in the graph and are reused between
-//! batches. Fast path: when the batch's ids form one contiguous range (ids numbered by
-//! the caller, or fresh ids taken by one thread), the ids are one block (no hash
-//! operation per task) and a dependency inside that range is found by subtraction.
+//! and per dependency (none per task for a block, none per in-range dependency); the
+//! scratch vectors live in the graph and are reused between batches, and those the
+//! fast path does not need are left empty.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{BatchOutcome, Cold, DependencyGraph, Entry, Released, SlotRef, SlotState, SuccRef};
-use crate::{FailureReason, GraphError, SpecBatch, TaskId, TaskSpec};
+use super::ids::Entry;
+use super::{BatchOutcome, Cold, DependencyGraph, Released, Slot, SlotRef, SlotState, SuccRef};
+use crate::{GraphError, SpecBatch, TaskId, TaskSpec};
+
+mod topo;
 
 /// Where the batch being added records its ids.
 #[derive(Clone, Copy, Debug, Default)]
@@ -53,39 +65,99 @@ enum IdMode {
     Block(u64),
 }
 
-/// `Scratch::index_of` of an id step 1 has not met yet.
-const NOT_SEEN: u32 = u32::MAX;
-
-/// Per-batch working memory, kept between batches to avoid reallocating.
+/// Per-batch working memory, kept between batches to avoid reallocating. The vectors
+/// marked "lazily" stay empty unless the batch needs them (an empty one reads as all
+/// zeros / `None`).
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     /// Reserved slot of each batch task.
     slots: Vec<u32>,
-    /// In-batch edges as (dependency index, dependent index).
-    edges: Vec<(u32, u32)>,
-    /// External live dependencies as (dependent index, dependency slot).
-    external: Vec<(u32, u32)>,
-    /// Root cause for batch tasks that fail at once.
-    fail_root: Vec<Option<TaskId>>,
-    /// In-batch dependency edges per task (Kahn's in-degree, then kept for counters).
-    in_degree: Vec<u32>,
-    /// Live external dependency edges per task.
-    external_count: Vec<u32>,
-    /// CSR of in-batch successors: `succ[succ_start[i]..succ_start[i + 1]]`.
-    succ_start: Vec<u32>,
-    succ: Vec<u32>,
-    cursor: Vec<u32>,
-    /// Kahn's working in-degrees and the resulting topological order.
-    pending: Vec<u32>,
-    order: Vec<u32>,
-    rank: Vec<Duration>,
-    /// With contiguous batch ids: batch index of the task with id `lo + k`
-    /// (`NOT_SEEN` while step 1 has not met it).
+    /// Whether the batch's ids are contiguous, from `lo`.
+    contiguous: bool,
+    lo: u64,
+    /// With contiguous ids: whether the task with id `lo + k` is at batch index `k`
+    /// (else `index_of` says where it is).
+    identity: bool,
+    /// With contiguous ids not in id order: batch index of the task with id `lo + k`.
     index_of: Vec<u32>,
     /// Where step 1 records the batch's ids.
     mode: IdMode,
-    /// Each batch task's estimated duration (dense, from the batch's sparse list).
-    estimate: Vec<Duration>,
+    /// External live dependencies as (dependent index, dependency slot).
+    external: Vec<(u32, u32)>,
+    /// Live external dependency edges per task (lazily).
+    external_count: Vec<u32>,
+    /// Root cause for batch tasks that fail at once (lazily).
+    fail_root: Vec<Option<TaskId>>,
+    /// The general path's in-batch edges and critical paths (see `topo.rs`).
+    topo: topo::Topo,
+}
+
+impl Scratch {
+    /// The batch index of the task with id `lo + k` (contiguous ids only).
+    fn index(&self, k: usize) -> u32 {
+        if self.identity {
+            k as u32
+        } else {
+            self.index_of[k]
+        }
+    }
+
+    /// The root cause of task `i` if it fails at once.
+    fn root(&self, i: usize) -> Option<TaskId> {
+        self.fail_root.get(i).copied().flatten()
+    }
+
+    /// Marks task `i` (of `n`) failed at once because of `root`, unless it already is.
+    fn fail(&mut self, i: usize, n: usize, root: TaskId) {
+        if self.fail_root.is_empty() {
+            reset(&mut self.fail_root, n, None);
+        }
+        self.fail_root[i].get_or_insert(root);
+    }
+}
+
+/// Where the commit step reports each task of the batch, once, in batch order.
+trait Commit<P> {
+    /// The task in `at` (slot `s`) is live: ready or waiting, as `s.state` says.
+    fn live(&mut self, at: SlotRef, s: &mut Slot<P>, cold: &[Cold]);
+    /// The task `id` failed at once, with this root cause; `stale` is the reference
+    /// its freed slot had.
+    fn failed(&mut self, id: TaskId, root: TaskId, stale: SlotRef);
+}
+
+impl<P> Commit<P> for BatchOutcome {
+    fn live(&mut self, _at: SlotRef, s: &mut Slot<P>, _cold: &[Cold]) {
+        if s.state == SlotState::Ready {
+            self.ready.push(s.id);
+        }
+    }
+
+    fn failed(&mut self, id: TaskId, root: TaskId, _stale: SlotRef) {
+        self.failed.push((id, root));
+    }
+}
+
+/// The commit report of [`DependencyGraph::add_spec_batch_payloads`]: hands each task
+/// its payload (in batch order) and reports into `out`.
+struct WithPayloads<'a, P> {
+    payloads: std::vec::IntoIter<P>,
+    out: &'a mut Released<P>,
+}
+
+impl<P> Commit<P> for WithPayloads<'_, P> {
+    fn live(&mut self, at: SlotRef, s: &mut Slot<P>, cold: &[Cold]) {
+        s.payload = self.payloads.next();
+        self.out.batch.push(at);
+        if s.state == SlotState::Ready {
+            let key = self.out.key(at.slot, s, cold);
+            self.out.ready.push((at, key));
+        }
+    }
+
+    fn failed(&mut self, _id: TaskId, root: TaskId, stale: SlotRef) {
+        self.out.batch.push(stale);
+        self.out.failed.push((self.payloads.next(), root));
+    }
 }
 
 impl<P> DependencyGraph<P> {
@@ -129,10 +201,11 @@ impl<P> DependencyGraph<P> {
     /// [`add_batch`](Self::add_batch) for specs stored column-wise (see [`SpecBatch`]):
     /// the same checks, errors and outcome, reading only what the graph needs.
     pub fn add_spec_batch(&mut self, specs: &SpecBatch) -> Result<BatchOutcome, GraphError> {
+        let mut outcome = BatchOutcome::default();
         let mut sc = std::mem::take(&mut self.scratch);
-        let result = self.add_batch_with(specs, &mut sc);
+        let result = self.add_batch_with(specs, &mut sc, &mut outcome);
         self.scratch = sc;
-        result
+        result.map(|()| outcome)
     }
 
     /// [`add_batch`](Self::add_batch) with one payload per spec (same order), kept in
@@ -183,39 +256,17 @@ impl<P> DependencyGraph<P> {
         out: &mut Released<P>,
     ) -> Result<(), (GraphError, Vec<P>)> {
         assert_eq!(specs.len(), payloads.len(), "one payload per spec");
-        let mut sc = std::mem::take(&mut self.scratch);
-        let result = match self.add_batch_with(specs, &mut sc) {
-            Ok(_) => {
-                out.now = Some(now);
-                out.batch.reserve(specs.len());
-                for ((i, payload), &slot) in payloads.into_iter().enumerate().zip(&sc.slots) {
-                    let s = &mut self.slots[slot as usize];
-                    if let Some(root) = sc.fail_root[i] {
-                        // Freed at commit: the generation moved on, so this is stale.
-                        out.batch.push(SlotRef {
-                            slot,
-                            generation: s.generation.wrapping_sub(1),
-                        });
-                        out.failed.push((Some(payload), root));
-                        continue;
-                    }
-                    s.payload = Some(payload);
-                    let at = SlotRef {
-                        slot,
-                        generation: s.generation,
-                    };
-                    out.batch.push(at);
-                    if s.state == SlotState::Ready {
-                        let key = out.key(slot, s, &self.cold);
-                        out.ready.push((at, key));
-                    }
-                }
-                Ok(())
-            }
-            Err(e) => Err((e, payloads)),
+        out.now = Some(now);
+        out.batch.reserve(specs.len());
+        let mut commit = WithPayloads {
+            payloads: payloads.into_iter(),
+            out,
         };
+        let mut sc = std::mem::take(&mut self.scratch);
+        let result = self.add_batch_with(specs, &mut sc, &mut commit);
         self.scratch = sc;
-        result
+        // On error no payload was taken: the vector comes back whole.
+        result.map_err(|e| (e, commit.payloads.collect()))
     }
 
     /// The graph's reused column store, filled with `specs` (give it back to
@@ -227,42 +278,56 @@ impl<P> DependencyGraph<P> {
         columns
     }
 
-    fn add_batch_with(
+    fn add_batch_with<C: Commit<P>>(
         &mut self,
         specs: &SpecBatch,
         sc: &mut Scratch,
-    ) -> Result<BatchOutcome, GraphError> {
+        commit: &mut C,
+    ) -> Result<(), GraphError> {
         let n = specs.len();
         assert!(u32::try_from(n).is_ok(), "batch of more than 2^32 tasks");
-        sc.slots.clear();
-        let ids = specs.ids();
+        self.reserve_ids(specs, sc)?;
+        for &(i, deadline) in specs.deadlines() {
+            let slot = sc.slots[i as usize];
+            self.slots[slot as usize].has_deadline = true;
+            self.cold[slot as usize].deadline = Some(deadline);
+        }
+        let forward = self.resolve(specs, sc)?;
+        if sc.contiguous && forward && sc.fail_root.is_empty() && specs.estimates().is_empty() {
+            self.commit_forward(specs, sc, commit);
+            return Ok(());
+        }
+        self.order_and_commit(specs, sc, forward, commit)
+    }
 
-        // The batch's id range: if it has exactly `n` ids (they are distinct, or step 1
-        // refuses a duplicate), in-batch dependencies are found by subtraction, and
-        // the ids are recorded as one block if no known id lies in the range.
+    /// Step 1: reserves a slot for each task and records its id (see the module
+    /// docs); sets `sc.slots`, the id range and the id mode.
+    fn reserve_ids(&mut self, specs: &SpecBatch, sc: &mut Scratch) -> Result<(), GraphError> {
+        let n = specs.len();
+        let ids = specs.ids();
+        sc.slots.clear();
+        // The batch's id range: if it has exactly `n` ids (they are distinct, or this
+        // step refuses a duplicate), in-batch dependencies are found by subtraction,
+        // and the ids are recorded as one block if no known id lies in the range.
         let (lo, hi) = ids.iter().fold((u64::MAX, 0), |(lo, hi), id| {
             (lo.min(id.as_u64()), hi.max(id.as_u64()))
         });
-        let contiguous = n > 0 && hi - lo == n as u64 - 1;
+        sc.contiguous = n > 0 && hi - lo == n as u64 - 1;
+        sc.lo = lo;
         let mut cells = Vec::new();
-        if contiguous && self.entries.block_fits(lo, n) {
+        if sc.contiguous && self.entries.block_fits(lo, n) {
             sc.mode = IdMode::Filling(lo);
             cells = self.entries.take_cells(n);
         } else {
             sc.mode = IdMode::Map;
             self.entries.reserve(n);
         }
-        if contiguous {
-            reset(&mut sc.index_of, n, NOT_SEEN);
-        }
-
-        // 1. Reserve ids and slots, and copy priorities into the slots (deadlines
-        //    after the loop, for the few tasks that have one). Step 1 stops at the
-        //    first invalid spec or duplicate, whichever comes first in batch order.
+        // Stops at the first invalid spec or duplicate, whichever comes first.
         let first_invalid = specs
             .invalid()
             .first()
             .map_or(usize::MAX, |&(i, _)| i as usize);
+        let mut identity = sc.contiguous;
         for (i, (&id, &priority)) in ids.iter().zip(specs.priorities()).enumerate() {
             if i == first_invalid {
                 self.unreserve(ids, sc, cells);
@@ -272,24 +337,18 @@ impl<P> DependencyGraph<P> {
                 });
             }
             let slot = reserve(&mut self.free, &mut self.slots, &mut self.cold);
-            // In a block, an id seen earlier in the batch is the only possible
-            // duplicate (no known id lies in its range).
             let k = id.as_u64().wrapping_sub(lo) as usize;
+            identity &= k == i;
+            // In a block, an id met earlier in the batch is the only possible duplicate
+            // (no known id lies in its range).
             let fresh = match sc.mode {
-                IdMode::Filling(_) if sc.index_of[k] == NOT_SEEN => {
-                    cells[k] = slot;
-                    true
-                }
-                IdMode::Filling(_) => false,
+                IdMode::Filling(_) => super::ids::fill(&mut cells[k], slot),
                 _ => self.entries.insert_new(id, slot),
             };
             if !fresh {
                 self.free.push(slot);
                 self.unreserve(ids, sc, cells);
                 return Err(GraphError::DuplicateId(id));
-            }
-            if contiguous {
-                sc.index_of[k] = i as u32;
             }
             let s = &mut self.slots[slot as usize];
             s.state = SlotState::Pending(i as u32);
@@ -302,24 +361,27 @@ impl<P> DependencyGraph<P> {
             self.entries.push_block(lo, cells);
             sc.mode = IdMode::Block(lo);
         }
-        for &(i, deadline) in specs.deadlines() {
-            let slot = sc.slots[i as usize];
-            self.slots[slot as usize].has_deadline = true;
-            self.cold[slot as usize].deadline = Some(deadline);
+        sc.identity = identity;
+        if sc.contiguous && !identity {
+            reset(&mut sc.index_of, n, 0);
+            for (i, id) in ids.iter().enumerate() {
+                sc.index_of[(id.as_u64() - lo) as usize] = i as u32;
+            }
         }
-        reset(&mut sc.estimate, n, Duration::ZERO);
-        for &(i, estimate) in specs.estimates() {
-            sc.estimate[i as usize] = estimate;
-        }
+        Ok(())
+    }
 
-        // 2. Resolve dependencies.
-        sc.edges.clear();
+    /// Step 2: checks every dependency and sorts it (see the module docs). In-batch
+    /// edges are stored (with in-degrees) only for ids that are not contiguous.
+    /// Returns whether every in-batch edge points forward in batch order.
+    fn resolve(&mut self, specs: &SpecBatch, sc: &mut Scratch) -> Result<bool, GraphError> {
+        let n = specs.len();
+        let ids = specs.ids();
+        let (lo, contiguous) = (sc.lo, sc.contiguous);
         sc.external.clear();
-        reset(&mut sc.fail_root, n, None);
-        reset(&mut sc.in_degree, n, 0);
-        reset(&mut sc.external_count, n, 0);
-        // Whether every in-batch edge points forward in batch order (batch order is then
-        // a topological order: no cycle, and no need for Kahn's algorithm).
+        sc.external_count.clear();
+        sc.fail_root.clear();
+        sc.topo.clear(if contiguous { 0 } else { n });
         let mut forward = true;
         let mut start = 0;
         for (i, (&id, &end)) in ids.iter().zip(specs.dependency_ends()).enumerate() {
@@ -330,29 +392,28 @@ impl<P> DependencyGraph<P> {
                     self.unreserve(ids, sc, Vec::new());
                     return Err(GraphError::SelfDependency(id));
                 }
-                if contiguous && (lo..=hi).contains(&dep.as_u64()) {
-                    let j = sc.index_of[(dep.as_u64() - lo) as usize];
-                    forward &= (j as usize) < i;
-                    sc.edges.push((j, i as u32));
-                    sc.in_degree[i] += 1;
+                let k = dep.as_u64().wrapping_sub(lo);
+                if contiguous && k < n as u64 {
+                    forward &= (sc.index(k as usize) as usize) < i;
                     continue;
                 }
                 match self.entries.get(dep) {
                     Some(Entry::Live(slot)) => match self.slots[slot as usize].state {
                         SlotState::Pending(j) => {
+                            // Not contiguous (else the range holds every batch id).
                             forward &= (j as usize) < i;
-                            sc.edges.push((j, i as u32));
-                            sc.in_degree[i] += 1;
+                            sc.topo.edge(j, i as u32);
                         }
                         SlotState::Succeeded => {}
                         _ => {
                             sc.external.push((i as u32, slot));
+                            if sc.external_count.is_empty() {
+                                reset(&mut sc.external_count, n, 0);
+                            }
                             sc.external_count[i] += 1;
                         }
                     },
-                    Some(Entry::Failed(reason)) => {
-                        sc.fail_root[i].get_or_insert(reason.root_cause(dep));
-                    }
+                    Some(Entry::Failed(reason)) => sc.fail(i, n, reason.root_cause(dep)),
                     None => {
                         self.unreserve(ids, sc, Vec::new());
                         return Err(GraphError::UnknownDependency {
@@ -363,124 +424,58 @@ impl<P> DependencyGraph<P> {
                 }
             }
         }
+        Ok(forward)
+    }
 
-        reset(&mut sc.rank, n, Duration::ZERO);
-        if forward {
-            // 3-4 (fast path). `edges` is grouped by dependent in increasing batch order
-            // and every dependency comes earlier, so walking it backwards finishes each
-            // task's successors before the task itself.
-            let mut k = sc.edges.len();
-            for i in (0..n).rev() {
-                sc.rank[i] = sc.rank[i].saturating_add(sc.estimate[i]);
-                while k > 0 && sc.edges[k - 1].1 as usize == i {
-                    k -= 1;
-                    let j = sc.edges[k].0 as usize;
-                    sc.rank[j] = sc.rank[j].max(sc.rank[i]);
-                }
-            }
-            // `rank[j]` held the longest successor rank until `j`'s own turn added its
-            // estimate above. Failure roots flow forward the same way.
-            for &(j, i) in &sc.edges {
-                if let Some(root) = sc.fail_root[j as usize] {
-                    sc.fail_root[i as usize].get_or_insert(root);
-                }
-            }
-        } else {
-            self.order_batch(n, sc);
-            if sc.order.len() < n {
-                let cycle = self.trace_cycle(specs, &sc.pending);
-                self.unreserve(ids, sc, Vec::new());
-                return Err(GraphError::Cycle(cycle));
-            }
-            // 4. Ranks (reverse topological order), failure roots (topological order).
-            for &i in sc.order.iter().rev() {
-                let i = i as usize;
-                let longest_after = (sc.succ_start[i]..sc.succ_start[i + 1])
-                    .map(|k| sc.rank[sc.succ[k as usize] as usize])
-                    .max()
-                    .unwrap_or(Duration::ZERO);
-                sc.rank[i] = sc.estimate[i].saturating_add(longest_after);
-            }
-            for &i in &sc.order {
-                let i = i as usize;
-                if let Some(root) = sc.fail_root[i] {
-                    for k in sc.succ_start[i]..sc.succ_start[i + 1] {
-                        sc.fail_root[sc.succ[k as usize] as usize].get_or_insert(root);
-                    }
-                }
-            }
-        }
-
-        // 5. Commit (priority and deadline are in the slots since step 1).
-        let mut outcome = BatchOutcome::default();
-        for (i, &id) in ids.iter().enumerate() {
+    /// Steps 3-5 of the fast path (see the module docs): with contiguous ids, forward
+    /// edges, no estimate and no failed dependency, every rank is zero and every task
+    /// goes live; one walk of the dependency column counts each task's in-batch
+    /// dependencies and adds it to their successor lists.
+    fn commit_forward<C: Commit<P>>(&mut self, specs: &SpecBatch, sc: &Scratch, commit: &mut C) {
+        let n = specs.len() as u64;
+        let all = specs.all_dependencies();
+        let mut start = 0;
+        for (i, &end) in specs.dependency_ends().iter().enumerate() {
             let slot = sc.slots[i];
-            if let Some(root) = sc.fail_root[i] {
-                self.entries
-                    .set_failed(id, FailureReason::DependencyFailed(root));
-                let s = &mut self.slots[slot as usize];
-                s.state = SlotState::Free;
-                s.generation = s.generation.wrapping_add(1);
-                self.free.push(slot);
-                outcome.failed.push((id, root));
-                continue;
+            let me = SuccRef {
+                slot,
+                generation: self.slots[slot as usize].generation,
+            };
+            let mut remaining = sc.external_count.get(i).copied().unwrap_or(0);
+            for &dep in &all[start as usize..end as usize] {
+                let k = dep.as_u64().wrapping_sub(sc.lo);
+                if k < n {
+                    let j = sc.index(k as usize);
+                    self.push_successor(sc.slots[j as usize], me);
+                    remaining += 1;
+                }
             }
-            let remaining = sc.in_degree[i] + sc.external_count[i];
+            start = end;
             let s = &mut self.slots[slot as usize];
-            s.rank_nanos = u64::try_from(sc.rank[i].as_nanos()).unwrap_or(u64::MAX);
-            if s.rank_nanos == u64::MAX {
-                self.cold[slot as usize].rank = sc.rank[i];
-            }
+            s.rank_nanos = 0;
             s.state = if remaining == 0 {
-                outcome.ready.push(id);
                 SlotState::Ready
             } else {
                 SlotState::Waiting(remaining)
             };
             self.live += 1;
+            let at = SlotRef {
+                slot,
+                generation: me.generation,
+            };
+            commit.live(at, s, &self.cold);
         }
+        self.push_external(sc);
+    }
+
+    /// Adds each live batch task to the successor lists of its live external
+    /// dependencies (after the commit).
+    fn push_external(&mut self, sc: &Scratch) {
         for &(i, dep_slot) in &sc.external {
-            if sc.fail_root[i as usize].is_none() {
+            if sc.root(i as usize).is_none() {
                 let slot = sc.slots[i as usize];
                 let generation = self.slots[slot as usize].generation;
                 self.push_successor(dep_slot, SuccRef { slot, generation });
-            }
-        }
-        for &(j, i) in &sc.edges {
-            if sc.fail_root[i as usize].is_none() {
-                let slot = sc.slots[i as usize];
-                let generation = self.slots[slot as usize].generation;
-                self.push_successor(sc.slots[j as usize], SuccRef { slot, generation });
-            }
-        }
-        Ok(outcome)
-    }
-
-    /// Step 3, Kahn's algorithm over the in-batch edges: fills `order` (complete unless
-    /// there is a cycle, whose tasks keep `pending > 0`) and the successor CSR.
-    fn order_batch(&self, n: usize, sc: &mut Scratch) {
-        build_csr(
-            n,
-            &sc.edges,
-            &mut sc.succ_start,
-            &mut sc.succ,
-            &mut sc.cursor,
-        );
-        sc.pending.clear();
-        sc.pending.extend_from_slice(&sc.in_degree);
-        sc.order.clear();
-        sc.order
-            .extend((0..n as u32).filter(|&i| sc.pending[i as usize] == 0));
-        let mut head = 0;
-        while head < sc.order.len() {
-            let i = sc.order[head] as usize;
-            head += 1;
-            for k in sc.succ_start[i]..sc.succ_start[i + 1] {
-                let j = sc.succ[k as usize] as usize;
-                sc.pending[j] -= 1;
-                if sc.pending[j] == 0 {
-                    sc.order.push(j as u32);
-                }
             }
         }
     }
@@ -502,52 +497,10 @@ impl<P> DependencyGraph<P> {
             self.free.push(slot);
         }
     }
-
-    /// Finds a cycle among the batch tasks Kahn's algorithm could not order (those with
-    /// `pending > 0`): every such task has an unordered in-batch dependency, so walking
-    /// dependencies from one of them must revisit a task. Returns the cycle in "depends
-    /// on" order, starting from the first task of the batch that is on it.
-    fn trace_cycle(
-        &self,
-        specs: &SpecBatch,
-        pending: &[u32],
-    ) -> Vec<(TaskId, Option<std::sync::Arc<str>>)> {
-        let batch_index = |id: TaskId| match self.entries.get(id) {
-            Some(Entry::Live(slot)) => match self.slots[slot as usize].state {
-                SlotState::Pending(j) => Some(j as usize),
-                _ => None,
-            },
-            _ => None,
-        };
-        let start = pending
-            .iter()
-            .position(|&p| p > 0)
-            .expect("a leftover task");
-        let mut position = vec![usize::MAX; specs.len()];
-        let mut path = Vec::new();
-        let mut at = start;
-        while position[at] == usize::MAX {
-            position[at] = path.len();
-            path.push(at);
-            at = specs
-                .dependencies(at)
-                .iter()
-                .filter_map(|&d| batch_index(d))
-                .find(|&j| pending[j] > 0)
-                .expect("a leftover task has a leftover dependency");
-        }
-        let mut cycle = path.split_off(position[at]);
-        let first = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
-        cycle.rotate_left(first);
-        cycle
-            .into_iter()
-            .map(|i| (specs.id(i), specs.name(i).cloned()))
-            .collect()
-    }
 }
 
 /// Takes a free slot or appends one (a free function so that it can run while the
-/// graph's id map is borrowed).
+/// graph's id index is borrowed).
 fn reserve<P>(
     free: &mut super::free::FreeSlots,
     slots: &mut Vec<super::Slot<P>>,
@@ -569,28 +522,4 @@ fn reserve<P>(
 fn reset<T: Clone>(v: &mut Vec<T>, n: usize, value: T) {
     v.clear();
     v.resize(n, value);
-}
-
-/// Builds the compressed successor lists of `n` nodes from `(from, to)` edges.
-fn build_csr(
-    n: usize,
-    edges: &[(u32, u32)],
-    start: &mut Vec<u32>,
-    succ: &mut Vec<u32>,
-    cursor: &mut Vec<u32>,
-) {
-    reset(start, n + 1, 0);
-    for &(from, _) in edges {
-        start[from as usize + 1] += 1;
-    }
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
-    reset(succ, edges.len(), 0);
-    cursor.clear();
-    cursor.extend_from_slice(start);
-    for &(from, to) in edges {
-        succ[cursor[from as usize] as usize] = to;
-        cursor[from as usize] += 1;
-    }
 }

@@ -36,6 +36,16 @@ pub(super) const MAX_SLOT: u32 = u32::MAX - 2;
 /// sorted list).
 pub(super) const MIN_BLOCK: usize = 32;
 
+/// Writes `slot` into the cell of a block being filled, unless the cell was written
+/// already (a duplicate id in the batch): then returns false.
+pub(super) fn fill(cell: &mut u32, slot: u32) -> bool {
+    if *cell != ABSENT {
+        return false;
+    }
+    *cell = slot;
+    true
+}
+
 /// Where the graph keeps a task: a slot (live, or succeeded and kept until forgotten),
 /// or the compact record of its failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
