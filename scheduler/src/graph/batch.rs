@@ -28,15 +28,18 @@
 //! 4. Ranks in reverse topological order (skipped, all zero, when no task has an
 //!    estimate); failure roots pushed forward in topological order (skipped when no
 //!    dependency had failed).
-//! 5. Commit: states, counters, successor lists and the caller's report ([`Commit`]),
+//! 5. Commit: states, counters, successor lists and the caller's report (`Commit`),
 //!    in one pass in batch order. Any error in steps 1-3 first undoes step 1 (removes
 //!    the ids or the block, frees the slots), so the graph is unchanged.
 //!
-//! Fast path (contiguous ids, every in-batch edge forward, no estimate, no failed
-//! dependency: the common large batch): steps 3 and 4 have nothing to do, so step 2
-//! stores nothing per task or edge, and the commit walks the dependency column again,
-//! counting each task's in-batch dependencies and adding it to their successor lists
-//! as it goes. Other batches take the general path (`topo.rs`): the in-batch edge list
+//! Fast path (contiguous ids, every in-batch edge pointing the same way in batch order,
+//! no estimate, no failed dependency: the common large batch): there can be no cycle
+//! (a cycle needs an edge each way) and no rank or failure root to compute, so steps 3
+//! and 4 have nothing to do, step 2 stores nothing per task or edge, and the commit
+//! walks the dependency column again, counting each task's in-batch dependencies and
+//! adding it to their successor lists (in batch order, as the general path does) as it
+//! goes. Batches built in topological order have every edge forward; those built from
+//! the sinks (a tree from its root, say), every edge backward. Other batches take the general path (`topo.rs`): the in-batch edge list
 //! (rebuilt from the dependency column for contiguous ids), steps 3-4, then the commit.
 //!
 //! Cost: O(tasks + dependency edges) time, with at most one id-index lookup per task
@@ -292,9 +295,13 @@ impl<P> DependencyGraph<P> {
             self.slots[slot as usize].has_deadline = true;
             self.cold[slot as usize].deadline = Some(deadline);
         }
-        let forward = self.resolve(specs, sc)?;
-        if sc.contiguous && forward && sc.fail_root.is_empty() && specs.estimates().is_empty() {
-            self.commit_forward(specs, sc, commit);
+        let (forward, backward) = self.resolve(specs, sc)?;
+        if sc.contiguous
+            && (forward || backward)
+            && sc.fail_root.is_empty()
+            && specs.estimates().is_empty()
+        {
+            self.commit_acyclic(specs, sc, commit);
             return Ok(());
         }
         self.order_and_commit(specs, sc, forward, commit)
@@ -373,8 +380,9 @@ impl<P> DependencyGraph<P> {
 
     /// Step 2: checks every dependency and sorts it (see the module docs). In-batch
     /// edges are stored (with in-degrees) only for ids that are not contiguous.
-    /// Returns whether every in-batch edge points forward in batch order.
-    fn resolve(&mut self, specs: &SpecBatch, sc: &mut Scratch) -> Result<bool, GraphError> {
+    /// Returns whether every in-batch edge points forward in batch order, and whether
+    /// every one points backward.
+    fn resolve(&mut self, specs: &SpecBatch, sc: &mut Scratch) -> Result<(bool, bool), GraphError> {
         let n = specs.len();
         let ids = specs.ids();
         let (lo, contiguous) = (sc.lo, sc.contiguous);
@@ -382,7 +390,7 @@ impl<P> DependencyGraph<P> {
         sc.external_count.clear();
         sc.fail_root.clear();
         sc.topo.clear(if contiguous { 0 } else { n });
-        let mut forward = true;
+        let (mut forward, mut backward) = (true, true);
         let mut start = 0;
         for (i, (&id, &end)) in ids.iter().zip(specs.dependency_ends()).enumerate() {
             let deps = &specs.all_dependencies()[start as usize..end as usize];
@@ -394,7 +402,9 @@ impl<P> DependencyGraph<P> {
                 }
                 let k = dep.as_u64().wrapping_sub(lo);
                 if contiguous && k < n as u64 {
-                    forward &= (sc.index(k as usize) as usize) < i;
+                    let j = sc.index(k as usize) as usize;
+                    forward &= j < i;
+                    backward &= j > i;
                     continue;
                 }
                 match self.entries.get(dep) {
@@ -402,6 +412,7 @@ impl<P> DependencyGraph<P> {
                         SlotState::Pending(j) => {
                             // Not contiguous (else the range holds every batch id).
                             forward &= (j as usize) < i;
+                            backward &= (j as usize) > i;
                             sc.topo.edge(j, i as u32);
                         }
                         SlotState::Succeeded => {}
@@ -424,14 +435,14 @@ impl<P> DependencyGraph<P> {
                 }
             }
         }
-        Ok(forward)
+        Ok((forward, backward))
     }
 
-    /// Steps 3-5 of the fast path (see the module docs): with contiguous ids, forward
-    /// edges, no estimate and no failed dependency, every rank is zero and every task
-    /// goes live; one walk of the dependency column counts each task's in-batch
-    /// dependencies and adds it to their successor lists.
-    fn commit_forward<C: Commit<P>>(&mut self, specs: &SpecBatch, sc: &Scratch, commit: &mut C) {
+    /// Steps 3-5 of the fast path (see the module docs): with contiguous ids, edges
+    /// that cannot form a cycle, no estimate and no failed dependency, every rank is
+    /// zero and every task goes live; one walk of the dependency column counts each
+    /// task's in-batch dependencies and adds it to their successor lists.
+    fn commit_acyclic<C: Commit<P>>(&mut self, specs: &SpecBatch, sc: &Scratch, commit: &mut C) {
         let n = specs.len() as u64;
         let all = specs.all_dependencies();
         let mut start = 0;

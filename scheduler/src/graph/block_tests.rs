@@ -291,3 +291,45 @@ fn payload_batches_in_blocks_complete_by_slot() {
         assert_eq!(g.task_at(at), None, "stale once forgotten");
     }
 }
+
+#[test]
+fn a_batch_built_from_its_root_releases_like_one_built_from_its_leaves() {
+    // A binary tree of 63 tasks: task i depends on its children 2i + 1 and 2i + 2, so
+    // in root-first order every in-batch edge points backward.
+    let tree = |i: u64| {
+        let spec = TaskSpec::new(id(1000 + i));
+        if i < 31 {
+            spec.dependencies([id(1000 + 2 * i + 1), id(1000 + 2 * i + 2)])
+        } else {
+            spec
+        }
+    };
+    let root_first: Vec<TaskSpec> = (0..63).map(tree).collect();
+    let leaves_first: Vec<TaskSpec> = (0..63).rev().map(tree).collect();
+    let (mut a, mut b) = (DependencyGraph::new(), DependencyGraph::new());
+    let ready_a = a.add_batch(&root_first).unwrap().ready;
+    let mut ready_b = b.add_batch(&leaves_first).unwrap().ready;
+    assert_eq!(ready_a, (31..63).map(|i| id(1000 + i)).collect::<Vec<_>>());
+    ready_b.reverse();
+    assert_eq!(ready_a, ready_b);
+    assert_eq!(a.state(id(1000)), Some(TaskState::Waiting { remaining: 2 }));
+    // Completing the leaves releases each parent once both children succeeded.
+    for i in (31..63).rev() {
+        let released_a = run(&mut a, 1000 + i, true).ready;
+        let released_b = run(&mut b, 1000 + i, true).ready;
+        assert_eq!(released_a, released_b);
+        let parent = (i - 1) / 2;
+        let expected = if i % 2 == 1 {
+            vec![id(1000 + parent)]
+        } else {
+            vec![]
+        };
+        assert_eq!(released_a, expected, "leaf {i}");
+    }
+    // A cycle through an edge each way is still found.
+    let mut cyclic: Vec<TaskSpec> = (0..40).map(|i| TaskSpec::new(id(5000 + i))).collect();
+    cyclic[0] = cyclic[0].clone().dependency(id(5039));
+    cyclic[39] = cyclic[39].clone().dependency(id(5000));
+    assert!(matches!(a.add_batch(&cyclic), Err(GraphError::Cycle(c)) if c.len() == 2));
+    unchanged(&a, 31, 32, &[5000, 5039]);
+}
