@@ -210,7 +210,8 @@ pub struct Released<P> {
     /// listed.
     pub failed: Vec<(Option<P>, TaskId)>,
     /// The slot of every task of the batch, in batch order (filled by
-    /// [`DependencyGraph::add_batch_payloads`] only), for
+    /// [`DependencyGraph::add_batch_payloads`] and
+    /// [`add_spec_batch_payloads`](DependencyGraph::add_spec_batch_payloads) only), for
     /// [`DependencyGraph::complete_at`]. A task that failed at once gets a reference
     /// that is already stale.
     pub batch: Vec<SlotRef>,
