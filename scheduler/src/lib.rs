@@ -1,7 +1,8 @@
 //! taskweave's scheduler: the thread-free half of ExecutableTasks.
 //!
 //! - [`TaskSpec`], [`TaskId`], [`Priority`], [`ResourceRequirements`]: what a task
-//!   declares (the executor keeps the future next to it).
+//!   declares (the executor keeps the future next to it); [`SpecBatch`]: many specs
+//!   stored column-wise, for submitting large batches.
 //! - [`DependencyGraph`]: atomic batch submission with clear errors (duplicates, unknown
 //!   dependencies, named cycles), per-task states, O(successors) completion with
 //!   counters, transitive failure with root causes, cancellation, critical-path ranks.
@@ -53,6 +54,7 @@ pub mod id;
 pub mod ready;
 pub mod sim;
 pub mod spec;
+pub mod spec_batch;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use dag::Dag;
@@ -62,3 +64,4 @@ pub use id::{IdHasher, IdMap, TaskId};
 pub use ready::{EntryId, ReadyKey, ReadyQueue, ReadyQueueConfig};
 pub use sim::{sim_epoch, simulate, simulate_with_trace, Policy, ScheduledTask, SimReport};
 pub use spec::{Dependencies, Priority, ResourceRequirements, TaskSpec};
+pub use spec_batch::SpecBatch;

@@ -19,7 +19,12 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (1usize..40).prop_flat_map(|n| {
+    case_of(1..40, 4)
+}
+
+/// Cases of `sizes` tasks cut into at most `max_cuts + 1` batches.
+fn case_of(sizes: std::ops::Range<usize>, max_cuts: usize) -> impl Strategy<Value = Case> {
+    sizes.prop_flat_map(move |n| {
         let deps = (0..n)
             .map(|j| {
                 if j == 0 {
@@ -31,7 +36,7 @@ fn case() -> impl Strategy<Value = Case> {
             .collect::<Vec<_>>();
         (
             deps,
-            prop::collection::btree_set(1..n.max(2), 0..4),
+            prop::collection::btree_set(1..n.max(2), 0..max_cuts),
             prop::collection::vec(any::<u32>(), 0..200),
         )
             .prop_map(move |(deps, cuts, choices)| {
@@ -63,13 +68,20 @@ struct Driver {
     reported_failed: HashSet<usize>,
 }
 
+thread_local! {
+    /// The distance between the ids of consecutive tasks (see `tid`).
+    static STRIDE: std::cell::Cell<u64> = const { std::cell::Cell::new(7) };
+}
+
 fn tid(i: usize) -> TaskId {
-    TaskId::new(i as u64 * 7 + 3) // not simply the index
+    // Not simply the index; with stride 1, a batch's ids are contiguous (and a large
+    // batch is recorded as one block of ids).
+    TaskId::new(i as u64 * STRIDE.get() + 3)
 }
 
 impl Driver {
     fn idx(&self, id: TaskId) -> usize {
-        ((id.as_u64() - 3) / 7) as usize
+        ((id.as_u64() - 3) / STRIDE.get()) as usize
     }
 
     fn ready(&mut self, id: TaskId) -> Result<(), TestCaseError> {
@@ -296,6 +308,14 @@ proptest! {
 
     #[test]
     fn random_dags_in_random_orders(case in case()) {
+        STRIDE.set(7);
+        drive(case)?;
+    }
+
+    /// Large batches of contiguous ids (recorded as blocks of ids).
+    #[test]
+    fn random_dags_with_contiguous_ids(case in case_of(32..120, 2)) {
+        STRIDE.set(1);
         drive(case)?;
     }
 }

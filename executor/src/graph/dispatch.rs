@@ -41,8 +41,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use taskweave_scheduler::{
-    DependencyGraph, GraphError, ReadyKey, ReadyQueue, Released, SlotRef, TaskId, TaskSpec,
-    TaskState,
+    DependencyGraph, GraphError, ReadyKey, ReadyQueue, Released, SlotRef, SpecBatch, TaskId,
+    TaskSpec, TaskState,
 };
 
 use crossbeam_utils::CachePadded;
@@ -89,6 +89,23 @@ pub(crate) enum Refused {
     Graph(GraphError),
     /// The runtime is shutting down (`close` ran).
     Closed,
+}
+
+/// The specs of a submission: one task (`Handle::submit`) or a batch (`TaskGraph`),
+/// which the graph adds alike (a lone spec goes through its reused column store).
+#[derive(Clone, Copy)]
+pub(crate) enum Specs<'a> {
+    One(&'a TaskSpec),
+    Batch(&'a SpecBatch),
+}
+
+impl Specs<'_> {
+    fn len(self) -> usize {
+        match self {
+            Specs::One(_) => 1,
+            Specs::Batch(batch) => batch.len(),
+        }
+    }
 }
 
 /// What the ready heap holds.
@@ -199,7 +216,7 @@ impl Dispatch {
     /// same order. On error nothing is added and the tasks are handed back.
     pub(crate) fn submit(
         &self,
-        specs: &[TaskSpec],
+        specs: Specs<'_>,
         tasks: Vec<ExecTask>,
         doomed: &mut Doomed,
     ) -> Result<usize, (Refused, Vec<ExecTask>)> {
@@ -214,7 +231,16 @@ impl Dispatch {
         }
         let mut out = std::mem::take(&mut inner.scratch);
         out.clear();
-        let result = match inner.graph.add_batch_payloads(specs, tasks, now, &mut out) {
+        let added = match specs {
+            Specs::One(spec) => {
+                let one = std::slice::from_ref(spec);
+                inner.graph.add_batch_payloads(one, tasks, now, &mut out)
+            }
+            Specs::Batch(batch) => inner
+                .graph
+                .add_spec_batch_payloads(batch, tasks, now, &mut out),
+        };
+        let result = match added {
             Ok(()) => {
                 inner.stats.add_submitted(specs.len());
                 Ok(inner.apply(&mut out, doomed, &mut Now::known(now)))

@@ -17,12 +17,12 @@
 
 use std::fmt;
 
-use taskweave_scheduler::{FailureReason, GraphError, SpecError, TaskId, TaskSpec};
+use taskweave_scheduler::{FailureReason, GraphError, SpecBatch, SpecError, TaskId, TaskSpec};
 
 use super::admit::{self, Pending, Ticket};
 use super::backlog::{self, Reservation};
 use super::body::TaskBody;
-use super::dispatch::{Doomed, ExecTask, Refused};
+use super::dispatch::{Doomed, ExecTask, Refused, Specs};
 use super::ended;
 use super::executable::ExecutableTask;
 use super::handle::TaskHandle;
@@ -286,7 +286,7 @@ fn prepare<B: TaskBody>(
 }
 
 /// Adds prepared tasks to the graph; on error cancels them all unpolled.
-fn commit(handle: &Handle, specs: &[TaskSpec], tasks: Vec<ExecTask>) -> Result<(), SubmitError> {
+fn commit(handle: &Handle, specs: Specs<'_>, tasks: Vec<ExecTask>) -> Result<(), SubmitError> {
     let shared = &handle.shared;
     let mut doomed: Doomed = Vec::new();
     match shared.dispatch.submit(specs, tasks, &mut doomed) {
@@ -410,7 +410,7 @@ impl Handle {
         count: Count,
     ) -> Result<TaskHandle<B::Output>, SubmitError> {
         let (spec, task, handle) = prepare(self, task, count)?;
-        commit(self, std::slice::from_ref(&spec), vec![task])?;
+        commit(self, Specs::One(&spec), vec![task])?;
         Ok(handle)
     }
 
@@ -443,7 +443,9 @@ impl Handle {
 /// ```
 pub struct TaskGraph {
     handle: Handle,
-    specs: Vec<TaskSpec>,
+    /// What the graph needs of each task's spec, column-wise (the rest of a spec went
+    /// into its task as it was added).
+    specs: SpecBatch,
     /// The tasks of `specs`, allocated and not yet submitted.
     tasks: Vec<ExecTask>,
 }
@@ -453,7 +455,7 @@ impl TaskGraph {
     pub fn new(handle: &Handle) -> TaskGraph {
         TaskGraph {
             handle: handle.clone(),
-            specs: Vec::new(),
+            specs: SpecBatch::new(),
             tasks: Vec::new(),
         }
     }
@@ -462,7 +464,7 @@ impl TaskGraph {
     pub fn with_capacity(handle: &Handle, n: usize) -> TaskGraph {
         TaskGraph {
             handle: handle.clone(),
-            specs: Vec::with_capacity(n),
+            specs: SpecBatch::with_capacity(n, n),
             tasks: Vec::with_capacity(n),
         }
     }
@@ -550,7 +552,7 @@ impl TaskGraph {
         }
         let specs = std::mem::take(&mut self.specs);
         let tasks = std::mem::take(&mut self.tasks);
-        commit(&self.handle, &specs, tasks)
+        commit(&self.handle, Specs::Batch(&specs), tasks)
     }
 }
 

@@ -1,65 +1,166 @@
 //! Adding a batch of tasks: validation, cycle detection, ranks, initial states.
 //!
+//! The batch arrives column-wise ([`SpecBatch`]: ids, priorities and dependencies
+//! dense, the rarely set fields as sparse lists), so each step streams only the
+//! columns it needs; [`DependencyGraph::add_batch`] converts a slice of specs into a
+//! reused `SpecBatch` first.
+//!
 //! Protocol (all or nothing):
-//! 1. Reserve: each spec is validated and its id inserted into the graph's map with a
-//!    freshly reserved slot in state `Pending(batch index)`; an occupied id is a
-//!    duplicate. One hash operation per task, which also serves dependency lookups.
-//!    This pass also copies what later steps need (id, estimate; priority and deadline
-//!    straight into the slot), so only step 2 reads the specs again.
+//! 1. Reserve: each spec is checked (the batch noted which specs are invalid) and its
+//!    id recorded in the graph's id index with a freshly reserved slot in state
+//!    `Pending(batch index)`; a known id is a duplicate. If the batch's ids form one
+//!    contiguous range of at least `ids::MIN_BLOCK` ids that meets no known id, they
+//!    are recorded as one block (an array write per task; a duplicate within the batch
+//!    is a cell already written); otherwise one hash operation per task. Either way
+//!    the record also serves later dependency lookups. The priority goes straight into
+//!    the slot; deadlines (into the cold parts) are scattered from their sparse list
+//!    afterwards.
 //! 2. Resolve dependencies: each dependency is either the task itself (error), a pending
 //!    slot (an edge inside the batch), a live task (an external edge to wait for), a
 //!    succeeded task (satisfied), a failed task (the newcomer fails), or unknown (error).
+//!    With contiguous ids, a dependency inside the range is a batch task, found by
+//!    subtraction (through `index_of` unless the batch is in id order), and its edge is
+//!    not stored.
 //! 3. Kahn's algorithm over the in-batch edges gives a topological order; leftovers mean
-//!    a cycle, which is traced through the leftovers' dependencies and reported. Fast
-//!    path: if every in-batch dependency comes earlier in the batch (batches built in
-//!    topological order, the common case), batch order is already topological and
-//!    this step is skipped.
-//! 4. Ranks in reverse topological order; failure roots pushed forward in topological
-//!    order.
-//! 5. Commit: states, counters and successor lists. Any error in steps 1-3 first undoes
-//!    step 1 (removes the ids, frees the slots), so the graph is unchanged.
+//!    a cycle, which is traced through the leftovers' dependencies and reported. Skipped
+//!    if every in-batch dependency comes earlier in the batch (batches built in
+//!    topological order, the common case): batch order is then topological.
+//! 4. Ranks in reverse topological order (skipped, all zero, when no task has an
+//!    estimate); failure roots pushed forward in topological order (skipped when no
+//!    dependency had failed).
+//! 5. Commit: states, counters, successor lists and the caller's report (`Commit`),
+//!    in one pass in batch order. Any error in steps 1-3 first undoes step 1 (removes
+//!    the ids or the block, frees the slots), so the graph is unchanged.
 //!
-//! Cost: O(tasks + dependency edges) time, with one hash lookup per task and per
-//! dependency; the scratch vectors live in the graph and are reused between batches.
-//! Fast path: when the batch's ids form one contiguous range (ids numbered by the
-//! caller, or fresh ids taken by one thread), a dependency inside that range is found
-//! by subtraction instead of a hash lookup.
+//! Fast path (contiguous ids, every in-batch edge pointing the same way in batch order,
+//! no estimate, no failed dependency: the common large batch): there can be no cycle
+//! (a cycle needs an edge each way) and no rank or failure root to compute, so steps 3
+//! and 4 have nothing to do, step 2 stores nothing per task or edge, and the commit
+//! walks the dependency column again, counting each task's in-batch dependencies and
+//! adding it to their successor lists (in batch order, as the general path does) as it
+//! goes. Batches built in topological order have every edge forward; those built from
+//! the sinks (a tree from its root, say), every edge backward. Other batches take the general path (`topo.rs`): the in-batch edge list
+//! (rebuilt from the dependency column for contiguous ids), steps 3-4, then the commit.
+//!
+//! Cost: O(tasks + dependency edges) time, with at most one id-index lookup per task
+//! and per dependency (none per task for a block, none per in-range dependency); the
+//! scratch vectors live in the graph and are reused between batches, and those the
+//! fast path does not need are left empty.
 
-use std::collections::hash_map::Entry as MapEntry;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{BatchOutcome, Cold, DependencyGraph, Entry, Released, SlotRef, SlotState, SuccRef};
-use crate::{FailureReason, GraphError, TaskId, TaskSpec};
+use super::ids::Entry;
+use super::{BatchOutcome, Cold, DependencyGraph, Released, Slot, SlotRef, SlotState, SuccRef};
+use crate::{GraphError, SpecBatch, TaskId, TaskSpec};
 
-/// Per-batch working memory, kept between batches to avoid reallocating.
+mod topo;
+
+/// Where the batch being added records its ids.
+#[derive(Clone, Copy, Debug, Default)]
+enum IdMode {
+    /// One by one in the id index (scattered ids, a small batch, or a range that
+    /// meets known ids).
+    #[default]
+    Map,
+    /// As a block starting at this id, being filled by step 1.
+    Filling(u64),
+    /// As the block starting at this id, recorded at the end of step 1.
+    Block(u64),
+}
+
+/// Per-batch working memory, kept between batches to avoid reallocating. The vectors
+/// marked "lazily" stay empty unless the batch needs them (an empty one reads as all
+/// zeros / `None`).
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     /// Reserved slot of each batch task.
     slots: Vec<u32>,
-    /// In-batch edges as (dependency index, dependent index).
-    edges: Vec<(u32, u32)>,
+    /// Whether the batch's ids are contiguous, from `lo`.
+    contiguous: bool,
+    lo: u64,
+    /// With contiguous ids: whether the task with id `lo + k` is at batch index `k`
+    /// (else `index_of` says where it is).
+    identity: bool,
+    /// With contiguous ids not in id order: batch index of the task with id `lo + k`.
+    index_of: Vec<u32>,
+    /// Where step 1 records the batch's ids.
+    mode: IdMode,
     /// External live dependencies as (dependent index, dependency slot).
     external: Vec<(u32, u32)>,
-    /// Root cause for batch tasks that fail at once.
-    fail_root: Vec<Option<TaskId>>,
-    /// In-batch dependency edges per task (Kahn's in-degree, then kept for counters).
-    in_degree: Vec<u32>,
-    /// Live external dependency edges per task.
+    /// Live external dependency edges per task (lazily).
     external_count: Vec<u32>,
-    /// CSR of in-batch successors: `succ[succ_start[i]..succ_start[i + 1]]`.
-    succ_start: Vec<u32>,
-    succ: Vec<u32>,
-    cursor: Vec<u32>,
-    /// Kahn's working in-degrees and the resulting topological order.
-    pending: Vec<u32>,
-    order: Vec<u32>,
-    rank: Vec<Duration>,
-    /// With contiguous batch ids: batch index of the task with id `lo + k`.
-    index_of: Vec<u32>,
-    /// Each batch task's id and estimated duration, copied in step 1 so that later
-    /// steps need not read the (large) specs again.
-    ids: Vec<TaskId>,
-    estimate: Vec<Duration>,
+    /// Root cause for batch tasks that fail at once (lazily).
+    fail_root: Vec<Option<TaskId>>,
+    /// The general path's in-batch edges and critical paths (see `topo.rs`).
+    topo: topo::Topo,
+}
+
+impl Scratch {
+    /// The batch index of the task with id `lo + k` (contiguous ids only).
+    fn index(&self, k: usize) -> u32 {
+        if self.identity {
+            k as u32
+        } else {
+            self.index_of[k]
+        }
+    }
+
+    /// The root cause of task `i` if it fails at once.
+    fn root(&self, i: usize) -> Option<TaskId> {
+        self.fail_root.get(i).copied().flatten()
+    }
+
+    /// Marks task `i` (of `n`) failed at once because of `root`, unless it already is.
+    fn fail(&mut self, i: usize, n: usize, root: TaskId) {
+        if self.fail_root.is_empty() {
+            reset(&mut self.fail_root, n, None);
+        }
+        self.fail_root[i].get_or_insert(root);
+    }
+}
+
+/// Where the commit step reports each task of the batch, once, in batch order.
+trait Commit<P> {
+    /// The task in `at` (slot `s`) is live: ready or waiting, as `s.state` says.
+    fn live(&mut self, at: SlotRef, s: &mut Slot<P>, cold: &[Cold]);
+    /// The task `id` failed at once, with this root cause; `stale` is the reference
+    /// its freed slot had.
+    fn failed(&mut self, id: TaskId, root: TaskId, stale: SlotRef);
+}
+
+impl<P> Commit<P> for BatchOutcome {
+    fn live(&mut self, _at: SlotRef, s: &mut Slot<P>, _cold: &[Cold]) {
+        if s.state == SlotState::Ready {
+            self.ready.push(s.id);
+        }
+    }
+
+    fn failed(&mut self, id: TaskId, root: TaskId, _stale: SlotRef) {
+        self.failed.push((id, root));
+    }
+}
+
+/// The commit report of [`DependencyGraph::add_spec_batch_payloads`]: hands each task
+/// its payload (in batch order) and reports into `out`.
+struct WithPayloads<'a, P> {
+    payloads: std::vec::IntoIter<P>,
+    out: &'a mut Released<P>,
+}
+
+impl<P> Commit<P> for WithPayloads<'_, P> {
+    fn live(&mut self, at: SlotRef, s: &mut Slot<P>, cold: &[Cold]) {
+        s.payload = self.payloads.next();
+        self.out.batch.push(at);
+        if s.state == SlotState::Ready {
+            let key = self.out.key(at.slot, s, cold);
+            self.out.ready.push((at, key));
+        }
+    }
+
+    fn failed(&mut self, _id: TaskId, root: TaskId, stale: SlotRef) {
+        self.out.batch.push(stale);
+        self.out.failed.push((self.payloads.next(), root));
+    }
 }
 
 impl<P> DependencyGraph<P> {
@@ -94,10 +195,20 @@ impl<P> DependencyGraph<P> {
     /// assert!(g.is_empty()); // nothing was added
     /// ```
     pub fn add_batch(&mut self, specs: &[TaskSpec]) -> Result<BatchOutcome, GraphError> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let result = self.add_batch_with(specs, &mut scratch);
-        self.scratch = scratch;
+        let columns = self.columns(specs);
+        let result = self.add_spec_batch(&columns);
+        self.columns = columns;
         result
+    }
+
+    /// [`add_batch`](Self::add_batch) for specs stored column-wise (see [`SpecBatch`]):
+    /// the same checks, errors and outcome, reading only what the graph needs.
+    pub fn add_spec_batch(&mut self, specs: &SpecBatch) -> Result<BatchOutcome, GraphError> {
+        let mut outcome = BatchOutcome::default();
+        let mut sc = std::mem::take(&mut self.scratch);
+        let result = self.add_batch_with(specs, &mut sc, &mut outcome);
+        self.scratch = sc;
+        result.map(|()| outcome)
     }
 
     /// [`add_batch`](Self::add_batch) with one payload per spec (same order), kept in
@@ -116,325 +227,291 @@ impl<P> DependencyGraph<P> {
         out: &mut Released<P>,
     ) -> Result<(), (GraphError, Vec<P>)> {
         assert_eq!(specs.len(), payloads.len(), "one payload per spec");
-        let mut sc = std::mem::take(&mut self.scratch);
-        let result = match self.add_batch_with(specs, &mut sc) {
-            Ok(_) => {
-                out.now = Some(now);
-                out.batch.reserve(specs.len());
-                for ((i, payload), &slot) in payloads.into_iter().enumerate().zip(&sc.slots) {
-                    let s = &mut self.slots[slot as usize];
-                    if let Some(root) = sc.fail_root[i] {
-                        // Freed at commit: the generation moved on, so this is stale.
-                        out.batch.push(SlotRef {
-                            slot,
-                            generation: s.generation.wrapping_sub(1),
-                        });
-                        out.failed.push((Some(payload), root));
-                        continue;
-                    }
-                    s.payload = Some(payload);
-                    let at = SlotRef {
-                        slot,
-                        generation: s.generation,
-                    };
-                    out.batch.push(at);
-                    if s.state == SlotState::Ready {
-                        let key = out.key(slot, s, &self.cold);
-                        out.ready.push((at, key));
-                    }
-                }
-                Ok(())
-            }
-            Err(e) => Err((e, payloads)),
-        };
-        self.scratch = sc;
+        let columns = self.columns(specs);
+        let result = self.add_spec_batch_payloads(&columns, payloads, now, out);
+        self.columns = columns;
         result
     }
 
-    fn add_batch_with(
+    /// [`add_batch_payloads`](Self::add_batch_payloads) for specs stored column-wise
+    /// (see [`SpecBatch`]).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{DependencyGraph, Released, SpecBatch, TaskId, TaskSpec};
+    ///
+    /// let (a, b) = (TaskId::new(1), TaskId::new(2));
+    /// let batch: SpecBatch = [TaskSpec::new(a), TaskSpec::new(b).dependency(a)].into_iter().collect();
+    /// let mut g = DependencyGraph::with_payloads();
+    /// let mut out = Released::default();
+    /// g.add_spec_batch_payloads(&batch, vec!["a", "b"], Instant::now(), &mut out).unwrap();
+    /// assert_eq!(out.batch.len(), 2);
+    /// assert_eq!(g.start(out.ready[0].0), Some("a"));
+    /// ```
+    ///
+    /// # Panics
+    /// If `payloads` and `specs` differ in length.
+    pub fn add_spec_batch_payloads(
         &mut self,
-        specs: &[TaskSpec],
+        specs: &SpecBatch,
+        payloads: Vec<P>,
+        now: Instant,
+        out: &mut Released<P>,
+    ) -> Result<(), (GraphError, Vec<P>)> {
+        assert_eq!(specs.len(), payloads.len(), "one payload per spec");
+        out.now = Some(now);
+        out.batch.reserve(specs.len());
+        let mut commit = WithPayloads {
+            payloads: payloads.into_iter(),
+            out,
+        };
+        let mut sc = std::mem::take(&mut self.scratch);
+        let result = self.add_batch_with(specs, &mut sc, &mut commit);
+        self.scratch = sc;
+        // On error no payload was taken: the vector comes back whole.
+        result.map_err(|e| (e, commit.payloads.collect()))
+    }
+
+    /// The graph's reused column store, filled with `specs` (give it back to
+    /// `self.columns` after use).
+    fn columns(&mut self, specs: &[TaskSpec]) -> SpecBatch {
+        let mut columns = std::mem::take(&mut self.columns);
+        columns.clear();
+        columns.extend(specs);
+        columns
+    }
+
+    fn add_batch_with<C: Commit<P>>(
+        &mut self,
+        specs: &SpecBatch,
         sc: &mut Scratch,
-    ) -> Result<BatchOutcome, GraphError> {
+        commit: &mut C,
+    ) -> Result<(), GraphError> {
         let n = specs.len();
         assert!(u32::try_from(n).is_ok(), "batch of more than 2^32 tasks");
-        sc.slots.clear();
-        sc.ids.clear();
-        sc.estimate.clear();
-
-        // 1. Reserve ids and slots. Everything later steps need from a spec but its
-        //    dependencies is read here, in one pass: the id and estimate into scratch,
-        //    priority and deadline into the reserved slot.
-        self.entries.reserve(n);
-        for (i, spec) in specs.iter().enumerate() {
-            if let Err(reason) = spec.validate() {
-                self.unreserve(sc);
-                return Err(GraphError::InvalidSpec {
-                    task: spec.id,
-                    reason,
-                });
-            }
-            let slot = match self.entries.entry(spec.id) {
-                MapEntry::Occupied(_) => None,
-                MapEntry::Vacant(v) => {
-                    let slot = reserve(&mut self.free, &mut self.slots, &mut self.cold);
-                    v.insert(Entry::Live(slot));
-                    Some(slot)
-                }
-            };
-            let Some(slot) = slot else {
-                self.unreserve(sc);
-                return Err(GraphError::DuplicateId(spec.id));
-            };
-            let s = &mut self.slots[slot as usize];
-            s.state = SlotState::Pending(i as u32);
-            s.id = spec.id;
-            s.priority = spec.priority;
-            s.has_deadline = spec.deadline.is_some();
-            if let Some(deadline) = spec.deadline {
-                self.cold[slot as usize].deadline = Some(deadline);
-            }
-            sc.slots.push(slot);
-            sc.ids.push(spec.id);
-            sc.estimate.push(spec.estimated_duration);
+        self.reserve_ids(specs, sc)?;
+        for &(i, deadline) in specs.deadlines() {
+            let slot = sc.slots[i as usize];
+            self.slots[slot as usize].has_deadline = true;
+            self.cold[slot as usize].deadline = Some(deadline);
         }
-        // The batch's id range: if it has exactly `n` ids (they are distinct, or step 1
-        // refused a duplicate), in-batch dependencies are found by subtraction.
-        let (lo, hi) = sc.ids.iter().fold((u64::MAX, 0), |(lo, hi), id| {
+        let (forward, backward) = self.resolve(specs, sc)?;
+        if sc.contiguous
+            && (forward || backward)
+            && sc.fail_root.is_empty()
+            && specs.estimates().is_empty()
+        {
+            self.commit_acyclic(specs, sc, commit);
+            return Ok(());
+        }
+        self.order_and_commit(specs, sc, forward, commit)
+    }
+
+    /// Step 1: reserves a slot for each task and records its id (see the module
+    /// docs); sets `sc.slots`, the id range and the id mode.
+    fn reserve_ids(&mut self, specs: &SpecBatch, sc: &mut Scratch) -> Result<(), GraphError> {
+        let n = specs.len();
+        let ids = specs.ids();
+        sc.slots.clear();
+        // The batch's id range: if it has exactly `n` ids (they are distinct, or this
+        // step refuses a duplicate), in-batch dependencies are found by subtraction,
+        // and the ids are recorded as one block if no known id lies in the range.
+        let (lo, hi) = ids.iter().fold((u64::MAX, 0), |(lo, hi), id| {
             (lo.min(id.as_u64()), hi.max(id.as_u64()))
         });
-        let contiguous = n > 0 && hi - lo == n as u64 - 1;
-        if contiguous {
+        sc.contiguous = n > 0 && hi - lo == n as u64 - 1;
+        sc.lo = lo;
+        let mut cells = Vec::new();
+        if sc.contiguous && self.entries.block_fits(lo, n) {
+            sc.mode = IdMode::Filling(lo);
+            cells = self.entries.take_cells(n);
+        } else {
+            sc.mode = IdMode::Map;
+            self.entries.reserve(n);
+        }
+        // Stops at the first invalid spec or duplicate, whichever comes first.
+        let first_invalid = specs
+            .invalid()
+            .first()
+            .map_or(usize::MAX, |&(i, _)| i as usize);
+        let mut identity = sc.contiguous;
+        for (i, (&id, &priority)) in ids.iter().zip(specs.priorities()).enumerate() {
+            if i == first_invalid {
+                self.unreserve(ids, sc, cells);
+                return Err(GraphError::InvalidSpec {
+                    task: id,
+                    reason: specs.invalid()[0].1,
+                });
+            }
+            let slot = reserve(&mut self.free, &mut self.slots, &mut self.cold);
+            let k = id.as_u64().wrapping_sub(lo) as usize;
+            identity &= k == i;
+            // In a block, an id met earlier in the batch is the only possible duplicate
+            // (no known id lies in its range).
+            let fresh = match sc.mode {
+                IdMode::Filling(_) => super::ids::fill(&mut cells[k], slot),
+                _ => self.entries.insert_new(id, slot),
+            };
+            if !fresh {
+                self.free.push(slot);
+                self.unreserve(ids, sc, cells);
+                return Err(GraphError::DuplicateId(id));
+            }
+            let s = &mut self.slots[slot as usize];
+            s.state = SlotState::Pending(i as u32);
+            s.id = id;
+            s.priority = priority;
+            s.has_deadline = false;
+            sc.slots.push(slot);
+        }
+        if let IdMode::Filling(lo) = sc.mode {
+            self.entries.push_block(lo, cells);
+            sc.mode = IdMode::Block(lo);
+        }
+        sc.identity = identity;
+        if sc.contiguous && !identity {
             reset(&mut sc.index_of, n, 0);
-            for (i, id) in sc.ids.iter().enumerate() {
+            for (i, id) in ids.iter().enumerate() {
                 sc.index_of[(id.as_u64() - lo) as usize] = i as u32;
             }
         }
+        Ok(())
+    }
 
-        // 2. Resolve dependencies.
-        sc.edges.clear();
+    /// Step 2: checks every dependency and sorts it (see the module docs). In-batch
+    /// edges are stored (with in-degrees) only for ids that are not contiguous.
+    /// Returns whether every in-batch edge points forward in batch order, and whether
+    /// every one points backward.
+    fn resolve(&mut self, specs: &SpecBatch, sc: &mut Scratch) -> Result<(bool, bool), GraphError> {
+        let n = specs.len();
+        let ids = specs.ids();
+        let (lo, contiguous) = (sc.lo, sc.contiguous);
         sc.external.clear();
-        reset(&mut sc.fail_root, n, None);
-        reset(&mut sc.in_degree, n, 0);
-        reset(&mut sc.external_count, n, 0);
-        // Whether every in-batch edge points forward in batch order (batch order is then
-        // a topological order: no cycle, and no need for Kahn's algorithm).
-        let mut forward = true;
-        for (i, spec) in specs.iter().enumerate() {
-            for &dep in &spec.dependencies {
-                if dep == spec.id {
-                    self.unreserve(sc);
-                    return Err(GraphError::SelfDependency(spec.id));
+        sc.external_count.clear();
+        sc.fail_root.clear();
+        sc.topo.clear(if contiguous { 0 } else { n });
+        let (mut forward, mut backward) = (true, true);
+        let mut start = 0;
+        for (i, (&id, &end)) in ids.iter().zip(specs.dependency_ends()).enumerate() {
+            let deps = &specs.all_dependencies()[start as usize..end as usize];
+            start = end;
+            for &dep in deps {
+                if dep == id {
+                    self.unreserve(ids, sc, Vec::new());
+                    return Err(GraphError::SelfDependency(id));
                 }
-                if contiguous && (lo..=hi).contains(&dep.as_u64()) {
-                    let j = sc.index_of[(dep.as_u64() - lo) as usize];
-                    forward &= (j as usize) < i;
-                    sc.edges.push((j, i as u32));
-                    sc.in_degree[i] += 1;
+                let k = dep.as_u64().wrapping_sub(lo);
+                if contiguous && k < n as u64 {
+                    let j = sc.index(k as usize) as usize;
+                    forward &= j < i;
+                    backward &= j > i;
                     continue;
                 }
-                match self.entries.get(&dep) {
-                    Some(Entry::Live(slot)) => match self.slots[*slot as usize].state {
+                match self.entries.get(dep) {
+                    Some(Entry::Live(slot)) => match self.slots[slot as usize].state {
                         SlotState::Pending(j) => {
+                            // Not contiguous (else the range holds every batch id).
                             forward &= (j as usize) < i;
-                            sc.edges.push((j, i as u32));
-                            sc.in_degree[i] += 1;
+                            backward &= (j as usize) > i;
+                            sc.topo.edge(j, i as u32);
                         }
                         SlotState::Succeeded => {}
                         _ => {
-                            sc.external.push((i as u32, *slot));
+                            sc.external.push((i as u32, slot));
+                            if sc.external_count.is_empty() {
+                                reset(&mut sc.external_count, n, 0);
+                            }
                             sc.external_count[i] += 1;
                         }
                     },
-                    Some(Entry::Failed(reason)) => {
-                        sc.fail_root[i].get_or_insert(reason.root_cause(dep));
-                    }
+                    Some(Entry::Failed(reason)) => sc.fail(i, n, reason.root_cause(dep)),
                     None => {
-                        self.unreserve(sc);
+                        self.unreserve(ids, sc, Vec::new());
                         return Err(GraphError::UnknownDependency {
-                            task: spec.id,
+                            task: id,
                             dependency: dep,
                         });
                     }
                 }
             }
         }
+        Ok((forward, backward))
+    }
 
-        reset(&mut sc.rank, n, Duration::ZERO);
-        if forward {
-            // 3-4 (fast path). `edges` is grouped by dependent in increasing batch order
-            // and every dependency comes earlier, so walking it backwards finishes each
-            // task's successors before the task itself.
-            let mut k = sc.edges.len();
-            for i in (0..n).rev() {
-                sc.rank[i] = sc.rank[i].saturating_add(sc.estimate[i]);
-                while k > 0 && sc.edges[k - 1].1 as usize == i {
-                    k -= 1;
-                    let j = sc.edges[k].0 as usize;
-                    sc.rank[j] = sc.rank[j].max(sc.rank[i]);
-                }
-            }
-            // `rank[j]` held the longest successor rank until `j`'s own turn added its
-            // estimate above. Failure roots flow forward the same way.
-            for &(j, i) in &sc.edges {
-                if let Some(root) = sc.fail_root[j as usize] {
-                    sc.fail_root[i as usize].get_or_insert(root);
-                }
-            }
-        } else {
-            self.order_batch(n, sc);
-            if sc.order.len() < n {
-                let cycle = self.trace_cycle(specs, &sc.pending);
-                self.unreserve(sc);
-                return Err(GraphError::Cycle(cycle));
-            }
-            // 4. Ranks (reverse topological order), failure roots (topological order).
-            for &i in sc.order.iter().rev() {
-                let i = i as usize;
-                let longest_after = (sc.succ_start[i]..sc.succ_start[i + 1])
-                    .map(|k| sc.rank[sc.succ[k as usize] as usize])
-                    .max()
-                    .unwrap_or(Duration::ZERO);
-                sc.rank[i] = sc.estimate[i].saturating_add(longest_after);
-            }
-            for &i in &sc.order {
-                let i = i as usize;
-                if let Some(root) = sc.fail_root[i] {
-                    for k in sc.succ_start[i]..sc.succ_start[i + 1] {
-                        sc.fail_root[sc.succ[k as usize] as usize].get_or_insert(root);
-                    }
-                }
-            }
-        }
-
-        // 5. Commit (priority and deadline are in the slots since step 1).
-        let mut outcome = BatchOutcome::default();
-        for (i, &id) in sc.ids.iter().enumerate() {
+    /// Steps 3-5 of the fast path (see the module docs): with contiguous ids, edges
+    /// that cannot form a cycle, no estimate and no failed dependency, every rank is
+    /// zero and every task goes live; one walk of the dependency column counts each
+    /// task's in-batch dependencies and adds it to their successor lists.
+    fn commit_acyclic<C: Commit<P>>(&mut self, specs: &SpecBatch, sc: &Scratch, commit: &mut C) {
+        let n = specs.len() as u64;
+        let all = specs.all_dependencies();
+        let mut start = 0;
+        for (i, &end) in specs.dependency_ends().iter().enumerate() {
             let slot = sc.slots[i];
-            if let Some(root) = sc.fail_root[i] {
-                self.entries
-                    .insert(id, Entry::Failed(FailureReason::DependencyFailed(root)));
-                let s = &mut self.slots[slot as usize];
-                s.state = SlotState::Free;
-                s.generation = s.generation.wrapping_add(1);
-                self.free.push(slot);
-                outcome.failed.push((id, root));
-                continue;
+            let me = SuccRef {
+                slot,
+                generation: self.slots[slot as usize].generation,
+            };
+            let mut remaining = sc.external_count.get(i).copied().unwrap_or(0);
+            for &dep in &all[start as usize..end as usize] {
+                let k = dep.as_u64().wrapping_sub(sc.lo);
+                if k < n {
+                    let j = sc.index(k as usize);
+                    self.push_successor(sc.slots[j as usize], me);
+                    remaining += 1;
+                }
             }
-            let remaining = sc.in_degree[i] + sc.external_count[i];
+            start = end;
             let s = &mut self.slots[slot as usize];
-            s.rank_nanos = u64::try_from(sc.rank[i].as_nanos()).unwrap_or(u64::MAX);
-            if s.rank_nanos == u64::MAX {
-                self.cold[slot as usize].rank = sc.rank[i];
-            }
+            s.rank_nanos = 0;
             s.state = if remaining == 0 {
-                outcome.ready.push(id);
                 SlotState::Ready
             } else {
                 SlotState::Waiting(remaining)
             };
             self.live += 1;
+            let at = SlotRef {
+                slot,
+                generation: me.generation,
+            };
+            commit.live(at, s, &self.cold);
         }
+        self.push_external(sc);
+    }
+
+    /// Adds each live batch task to the successor lists of its live external
+    /// dependencies (after the commit).
+    fn push_external(&mut self, sc: &Scratch) {
         for &(i, dep_slot) in &sc.external {
-            if sc.fail_root[i as usize].is_none() {
+            if sc.root(i as usize).is_none() {
                 let slot = sc.slots[i as usize];
                 let generation = self.slots[slot as usize].generation;
                 self.push_successor(dep_slot, SuccRef { slot, generation });
             }
         }
-        for &(j, i) in &sc.edges {
-            if sc.fail_root[i as usize].is_none() {
-                let slot = sc.slots[i as usize];
-                let generation = self.slots[slot as usize].generation;
-                self.push_successor(sc.slots[j as usize], SuccRef { slot, generation });
-            }
-        }
-        Ok(outcome)
     }
 
-    /// Step 3, Kahn's algorithm over the in-batch edges: fills `order` (complete unless
-    /// there is a cycle, whose tasks keep `pending > 0`) and the successor CSR.
-    fn order_batch(&self, n: usize, sc: &mut Scratch) {
-        build_csr(
-            n,
-            &sc.edges,
-            &mut sc.succ_start,
-            &mut sc.succ,
-            &mut sc.cursor,
-        );
-        sc.pending.clear();
-        sc.pending.extend_from_slice(&sc.in_degree);
-        sc.order.clear();
-        sc.order
-            .extend((0..n as u32).filter(|&i| sc.pending[i as usize] == 0));
-        let mut head = 0;
-        while head < sc.order.len() {
-            let i = sc.order[head] as usize;
-            head += 1;
-            for k in sc.succ_start[i]..sc.succ_start[i + 1] {
-                let j = sc.succ[k as usize] as usize;
-                sc.pending[j] -= 1;
-                if sc.pending[j] == 0 {
-                    sc.order.push(j as u32);
+    /// Undoes step 1 for the tasks reserved so far (the first `sc.slots.len()` of
+    /// `ids`; `cells` is the block being filled, if any).
+    fn unreserve(&mut self, ids: &[TaskId], sc: &Scratch, cells: Vec<u32>) {
+        match sc.mode {
+            IdMode::Map => {
+                for &id in &ids[..sc.slots.len()] {
+                    self.entries.remove(id);
                 }
             }
+            IdMode::Filling(_) => self.entries.recycle(cells),
+            IdMode::Block(lo) => self.entries.remove_block(lo),
         }
-    }
-
-    /// Undoes step 1 for the tasks reserved so far.
-    fn unreserve(&mut self, sc: &Scratch) {
-        for (id, &slot) in sc.ids.iter().zip(&sc.slots) {
-            self.entries.remove(id);
+        for &slot in &sc.slots {
             self.slots[slot as usize].state = SlotState::Free;
             self.free.push(slot);
         }
     }
-
-    /// Finds a cycle among the batch tasks Kahn's algorithm could not order (those with
-    /// `pending > 0`): every such task has an unordered in-batch dependency, so walking
-    /// dependencies from one of them must revisit a task. Returns the cycle in "depends
-    /// on" order, starting from the first task of the batch that is on it.
-    fn trace_cycle(
-        &self,
-        specs: &[TaskSpec],
-        pending: &[u32],
-    ) -> Vec<(TaskId, Option<std::sync::Arc<str>>)> {
-        let batch_index = |id: TaskId| match self.entries.get(&id) {
-            Some(Entry::Live(slot)) => match self.slots[*slot as usize].state {
-                SlotState::Pending(j) => Some(j as usize),
-                _ => None,
-            },
-            _ => None,
-        };
-        let start = pending
-            .iter()
-            .position(|&p| p > 0)
-            .expect("a leftover task");
-        let mut position = vec![usize::MAX; specs.len()];
-        let mut path = Vec::new();
-        let mut at = start;
-        while position[at] == usize::MAX {
-            position[at] = path.len();
-            path.push(at);
-            at = specs[at]
-                .dependencies
-                .iter()
-                .filter_map(|&d| batch_index(d))
-                .find(|&j| pending[j] > 0)
-                .expect("a leftover task has a leftover dependency");
-        }
-        let mut cycle = path.split_off(position[at]);
-        let first = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
-        cycle.rotate_left(first);
-        cycle
-            .into_iter()
-            .map(|i| (specs[i].id, specs[i].name.clone()))
-            .collect()
-    }
 }
 
 /// Takes a free slot or appends one (a free function so that it can run while the
-/// graph's id map is borrowed).
+/// graph's id index is borrowed).
 fn reserve<P>(
     free: &mut super::free::FreeSlots,
     slots: &mut Vec<super::Slot<P>>,
@@ -443,7 +520,10 @@ fn reserve<P>(
     if let Some(slot) = free.pop() {
         return slot;
     }
-    let slot = u32::try_from(slots.len()).expect("more than 2^32 live tasks");
+    let slot = u32::try_from(slots.len())
+        .ok()
+        .filter(|&slot| slot <= super::ids::MAX_SLOT)
+        .expect("fewer than 2^32 - 2 tasks in slots");
     slots.push(super::Slot::vacant());
     cold.push(Cold::default());
     slot
@@ -453,28 +533,4 @@ fn reserve<P>(
 fn reset<T: Clone>(v: &mut Vec<T>, n: usize, value: T) {
     v.clear();
     v.resize(n, value);
-}
-
-/// Builds the compressed successor lists of `n` nodes from `(from, to)` edges.
-fn build_csr(
-    n: usize,
-    edges: &[(u32, u32)],
-    start: &mut Vec<u32>,
-    succ: &mut Vec<u32>,
-    cursor: &mut Vec<u32>,
-) {
-    reset(start, n + 1, 0);
-    for &(from, _) in edges {
-        start[from as usize + 1] += 1;
-    }
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
-    reset(succ, edges.len(), 0);
-    cursor.clear();
-    cursor.extend_from_slice(start);
-    for &(from, to) in edges {
-        succ[cursor[from as usize] as usize] = to;
-        cursor[from as usize] += 1;
-    }
 }

@@ -25,12 +25,14 @@
 //!   success was forgotten), so a reference to such a task is recognised as stale and
 //!   skipped instead of touching the slot's next occupant. The same holds for the
 //!   [`SlotRef`]s handed to the caller.
-//! - A task that succeeds keeps its slot (state `Succeeded`, generation unchanged) and
-//!   its id-map entry `Live(slot)` until its record is forgotten: completing it touches
-//!   neither the id map nor the free list. A task that fails (or is cancelled, or is
-//!   doomed) frees its slot at once and leaves an id-map entry `Failed(reason)`.
-//!   `len()` counts waiting, ready and running tasks; `finished_len()` is the number of
-//!   id-map entries beyond those (succeeded slots plus failure records).
+//! - Every known id has one record in the id index (`ids.rs`: a hash map, plus blocks
+//!   of cells for batches with contiguous ids). A task that succeeds keeps its slot
+//!   (state `Succeeded`, generation unchanged) and its record `Live(slot)` until the
+//!   record is forgotten: completing it touches neither the id index nor the free
+//!   list. A task that fails (or is cancelled, or is doomed) frees its slot at once
+//!   and its record becomes `Failed(reason)`. `len()` counts waiting, ready and running
+//!   tasks; `finished_len()` is the number of records beyond those (succeeded slots
+//!   plus failure records).
 //! - Ranks (critical-path lengths) are fixed when the batch is added: a task's rank is
 //!   its estimated duration plus the largest rank among its successors *in the same
 //!   batch*. Later batches do not change earlier ranks (those tasks may already be
@@ -46,109 +48,42 @@
 //! that ever needed it, kept with their capacity for the slot's next occupants.
 //!
 //! A task occupies a slot (96 bytes plus spilled successors) from its batch until
-//! it fails, or until the record of its success is forgotten; a failed task leaves only
-//! an id → reason entry of about 25 bytes. Either way later batches can still depend on
+//! it fails, or until the record of its success is forgotten, and a record in the id
+//! index: a 4-byte cell if its batch was recorded as a block, else a hash-map entry of
+//! about 25 bytes. A failed task keeps only its record (in a block: the cell plus an
+//! id → reason entry). Either way later batches can still depend on
 //! it (a dependency on a succeeded task is satisfied at once, one on a failed task fails
 //! the newcomer). Long-running programs drop those records with
 //! [`DependencyGraph::forget_finished`] or [`DependencyGraph::forget_all_finished`],
 //! which also frees the succeeded tasks' slots; a forgotten id may be reused, and
 //! depending on it is an unknown dependency.
+//!
+//! # Files
+//! This file holds the types and the operations by id; `batch.rs` adds batches (its
+//! general path in `batch/topo.rs`), `ids.rs` is the id index, `release.rs` what a
+//! task's end releases or dooms (and the successor lists), `payload.rs` the operations
+//! on tasks with payloads (by slot), `forget.rs` forgetting records, `outcome.rs` the
+//! reported types, `free.rs` the free slots.
 
 mod batch;
+#[cfg(test)]
+mod block_tests;
+mod forget;
 mod free;
+mod ids;
+mod outcome;
+mod payload;
+mod release;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
+pub use outcome::{BatchOutcome, Completion, TaskState};
+
 use std::time::{Duration, Instant};
 
-use crate::id::IdMap;
-use crate::{FailureReason, Priority, ReadyKey, StateError, TaskId};
+use ids::Entry;
 
-/// The state of a task the graph knows about.
-///
-/// ```
-/// use taskweave_scheduler::{DependencyGraph, TaskId, TaskSpec, TaskState};
-///
-/// let mut g = DependencyGraph::new();
-/// let (a, b) = (TaskId::new(1), TaskId::new(2));
-/// g.add_batch(&[TaskSpec::new(a), TaskSpec::new(b).dependency(a)]).unwrap();
-/// assert_eq!(g.state(a), Some(TaskState::Ready));
-/// assert_eq!(g.state(b), Some(TaskState::Waiting { remaining: 1 }));
-/// assert_eq!(g.state(b).unwrap().to_string(), "waiting for 1 dependency");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TaskState {
-    /// Some dependencies have not succeeded yet (`remaining` counts dependency edges).
-    Waiting {
-        /// Dependencies not yet succeeded.
-        remaining: u32,
-    },
-    /// All dependencies succeeded; the task may be queued and run.
-    Ready,
-    /// The executor is running it.
-    Running,
-    /// It finished successfully.
-    Succeeded,
-    /// It will never run again, for this reason.
-    Failed(FailureReason),
-}
-
-impl TaskState {
-    /// Whether the task has finished (succeeded or failed).
-    pub fn is_finished(self) -> bool {
-        matches!(self, TaskState::Succeeded | TaskState::Failed(_))
-    }
-}
-
-impl fmt::Display for TaskState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskState::Waiting { remaining: 1 } => f.write_str("waiting for 1 dependency"),
-            TaskState::Waiting { remaining } => {
-                write!(f, "waiting for {remaining} dependencies")
-            }
-            TaskState::Ready => f.write_str("ready"),
-            TaskState::Running => f.write_str("running"),
-            TaskState::Succeeded => f.write_str("succeeded"),
-            TaskState::Failed(reason) => write!(f, "failed ({reason})"),
-        }
-    }
-}
-
-/// What adding a batch changed at once.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BatchOutcome {
-    /// Tasks of the batch that are ready now (no dependency left to wait for), in batch
-    /// order.
-    pub ready: Vec<TaskId>,
-    /// Tasks of the batch that failed at once because a dependency had already failed
-    /// (directly or through the batch), each with its root cause, in batch order.
-    pub failed: Vec<(TaskId, TaskId)>,
-}
-
-/// What a completion or cancellation released or doomed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Completion {
-    /// Dependents that became ready.
-    pub ready: Vec<TaskId>,
-    /// Dependents (transitively) that failed, each with the root-cause task. The task
-    /// that was completed or cancelled is not listed itself.
-    pub failed: Vec<(TaskId, TaskId)>,
-}
-
-impl Completion {
-    /// Whether nothing was released or doomed.
-    pub fn is_empty(&self) -> bool {
-        self.ready.is_empty() && self.failed.is_empty()
-    }
-
-    /// Empties both lists, keeping their capacity.
-    pub fn clear(&mut self) {
-        self.ready.clear();
-        self.failed.clear();
-    }
-}
+use crate::{FailureReason, Priority, ReadyKey, SpecBatch, StateError, TaskId};
 
 /// Names a task's slot, for [`DependencyGraph::start`] and
 /// [`DependencyGraph::complete_at`] without a hash lookup. It goes stale (and every
@@ -202,7 +137,8 @@ pub struct Released<P> {
     /// listed.
     pub failed: Vec<(Option<P>, TaskId)>,
     /// The slot of every task of the batch, in batch order (filled by
-    /// [`DependencyGraph::add_batch_payloads`] only), for
+    /// [`DependencyGraph::add_batch_payloads`] and
+    /// [`add_spec_batch_payloads`](DependencyGraph::add_spec_batch_payloads) only), for
     /// [`DependencyGraph::complete_at`]. A task that failed at once gets a reference
     /// that is already stale.
     pub batch: Vec<SlotRef>,
@@ -259,14 +195,6 @@ impl<P> Sink<P> for Released<P> {
     fn failed(&mut self, _id: TaskId, root: TaskId, payload: Option<P>) {
         self.failed.push((payload, root));
     }
-}
-
-/// Where the graph keeps a task: a slot (live, or succeeded and kept until forgotten),
-/// or the compact record of its failure.
-#[derive(Clone, Copy, Debug)]
-enum Entry {
-    Live(u32),
-    Failed(FailureReason),
 }
 
 /// A reference from a task to one of its dependents.
@@ -438,7 +366,8 @@ impl<P> Slot<P> {
 /// own.
 #[derive(Debug)]
 pub struct DependencyGraph<P = ()> {
-    entries: IdMap<Entry>,
+    /// Each known id's record (see [`ids`]).
+    entries: ids::Ids,
     slots: Vec<Slot<P>>,
     /// The cold part of each slot (same index).
     cold: Vec<Cold>,
@@ -449,6 +378,8 @@ pub struct DependencyGraph<P = ()> {
     /// Reused by `fail_from` (successor references still to fail).
     doomed: Vec<SuccRef>,
     scratch: batch::Scratch,
+    /// Reused to store the specs of a slice batch column-wise.
+    columns: SpecBatch,
 }
 
 /// Successor lists larger than this are not kept for the slot's next occupant.
@@ -457,7 +388,7 @@ const KEEP_SUCCESSOR_CAPACITY: usize = 64;
 impl<P> Default for DependencyGraph<P> {
     fn default() -> Self {
         DependencyGraph {
-            entries: IdMap::default(),
+            entries: ids::Ids::default(),
             slots: Vec::new(),
             cold: Vec::new(),
             spills: Vec::new(),
@@ -465,6 +396,7 @@ impl<P> Default for DependencyGraph<P> {
             live: 0,
             doomed: Vec::new(),
             scratch: batch::Scratch::default(),
+            columns: SpecBatch::default(),
         }
     }
 }
@@ -500,7 +432,7 @@ impl<P> DependencyGraph<P> {
     /// The state of `id`, or `None` if the graph does not know it (never added, or
     /// forgotten).
     pub fn state(&self, id: TaskId) -> Option<TaskState> {
-        Some(match *self.entries.get(&id)? {
+        Some(match self.entries.get(id)? {
             Entry::Live(slot) => match self.slots[slot as usize].state {
                 SlotState::Waiting(remaining) => TaskState::Waiting { remaining },
                 SlotState::Ready => TaskState::Ready,
@@ -560,7 +492,7 @@ impl<P> DependencyGraph<P> {
 
     /// The index and slot of a live (unfinished) task.
     fn live_slot(&self, id: TaskId) -> Option<(u32, &Slot<P>)> {
-        match *self.entries.get(&id)? {
+        match self.entries.get(id)? {
             Entry::Live(slot) => Some((slot, &self.slots[slot as usize]))
                 .filter(|(_, s)| s.state != SlotState::Succeeded),
             Entry::Failed(_) => None,
@@ -622,7 +554,7 @@ impl<P> DependencyGraph<P> {
         outcome: Result<(), FailureReason>,
         out: &mut Completion,
     ) -> Result<(), StateError> {
-        let record = outcome.err().map(Entry::Failed);
+        let record = outcome.err();
         let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, record)?;
         self.finish(id, slot, outcome, out);
         Ok(())
@@ -648,7 +580,7 @@ impl<P> DependencyGraph<P> {
             id,
             "cancel",
             |s| matches!(s, SlotState::Waiting(_) | SlotState::Ready),
-            Some(Entry::Failed(FailureReason::Cancelled)),
+            Some(FailureReason::Cancelled),
         )?;
         self.slots[slot as usize].payload = None;
         let mut out = Completion::default();
@@ -656,288 +588,22 @@ impl<P> DependencyGraph<P> {
         Ok(out)
     }
 
-    /// [`complete_with`](Self::complete_with) for a task started with
-    /// [`start`](Self::start) or [`start_with`](Self::start_with), reporting into `out`
-    /// (whose ready keys are stamped with `now`). Returns what the task's slot still
-    /// held of its payload (what `start_with` left there), as the slot is freed.
-    pub fn complete_payload(
-        &mut self,
-        id: TaskId,
-        outcome: Result<(), FailureReason>,
-        now: Instant,
-        out: &mut Released<P>,
-    ) -> Result<Option<P>, StateError> {
-        let record = outcome.err().map(Entry::Failed);
-        let slot = self.slot_in(id, "complete", |s| s == SlotState::Running, record)?;
-        Ok(self.finish_running(id, slot, outcome, now, out))
-    }
-
-    /// [`complete_payload`](Self::complete_payload) for the task in `at` (from
-    /// [`Released::batch`] or `Released::ready`): no hash lookup, and on success no
-    /// write to the id map either, so a completion touches only the task's slot and its
-    /// dependents' slots.
-    ///
-    /// Fails (changing nothing) with [`StateError::StaleSlot`] if the reference is stale
-    /// (the task failed, was cancelled, or its record was forgotten), or
-    /// [`StateError::InvalidTransition`] if the task is not running.
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// use taskweave_scheduler::{DependencyGraph, Released, TaskId, TaskSpec, TaskState};
-    ///
-    /// let (a, b) = (TaskId::new(1), TaskId::new(2));
-    /// let mut g = DependencyGraph::with_payloads();
-    /// let mut out = Released::default();
-    /// let now = Instant::now();
-    /// g.add_batch_payloads(&[TaskSpec::new(a), TaskSpec::new(b).dependency(a)], vec!["a", "b"], now, &mut out)
-    ///     .unwrap();
-    /// let (slot_a, slot_b) = (out.batch[0], out.batch[1]);
-    /// assert_eq!(g.start(out.ready[0].0), Some("a"));
-    /// out.clear();
-    /// g.complete_at(slot_a, Ok(()), now, &mut out).unwrap();
-    /// assert_eq!(g.state(a), Some(TaskState::Succeeded));
-    /// assert_eq!(out.ready[0].0, slot_b);
-    /// assert!(g.complete_at(slot_a, Ok(()), now, &mut out).is_err()); // not running
-    /// ```
-    pub fn complete_at(
-        &mut self,
-        at: SlotRef,
-        outcome: Result<(), FailureReason>,
-        now: Instant,
-        out: &mut Released<P>,
-    ) -> Result<Option<P>, StateError> {
-        let s = match self.slots.get(at.slot as usize) {
-            Some(s) if s.generation == at.generation && s.is_occupied() => s,
-            _ => return Err(StateError::StaleSlot(at)),
-        };
-        let id = s.id;
-        if s.state != SlotState::Running {
-            return Err(StateError::InvalidTransition {
-                task: id,
-                state: self.state(id).expect("an occupied slot's task is known"),
-                operation: "complete",
-            });
-        }
-        if let Err(reason) = outcome {
-            self.entries.insert(id, Entry::Failed(reason));
-        }
-        Ok(self.finish_running(id, at.slot, outcome, now, out))
-    }
-
-    /// Ends the running task in `slot` (whose record already holds a failure's reason)
-    /// for `complete_payload` and `complete_at`: resolves its dependents into `out`,
-    /// stamped `now`, and hands back what the slot still held of its payload.
-    fn finish_running(
-        &mut self,
-        id: TaskId,
-        slot: u32,
-        outcome: Result<(), FailureReason>,
-        now: Instant,
-        out: &mut Released<P>,
-    ) -> Option<P> {
-        let payload = self.slots[slot as usize].payload.take();
-        out.now = Some(now);
-        self.finish(id, slot, outcome, out);
-        payload
-    }
-
-    /// The ready-heap key of the running task in `at` (its priority, deadline and
-    /// rank), stamped `enqueued_at`: for requeueing a started task that was woken.
-    /// `None` if the reference is stale or the task is not running.
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// use taskweave_scheduler::{DependencyGraph, Priority, Released, TaskId, TaskSpec};
-    ///
-    /// let mut g = DependencyGraph::with_payloads();
-    /// let mut out = Released::default();
-    /// let now = Instant::now();
-    /// let spec = TaskSpec::new(TaskId::new(1)).priority(Priority::HIGH);
-    /// g.add_batch_payloads(&[spec], vec![()], now, &mut out).unwrap();
-    /// let at = out.batch[0];
-    /// assert_eq!(g.running_key(at, now), None); // ready, not running
-    /// g.start(at).unwrap();
-    /// assert_eq!(g.running_key(at, now).unwrap().priority, Priority::HIGH);
-    /// ```
-    pub fn running_key(&self, at: SlotRef, enqueued_at: Instant) -> Option<ReadyKey> {
-        let s = self.slots.get(at.slot as usize)?;
-        (s.generation == at.generation && s.state == SlotState::Running)
-            .then(|| s.ready_key(at.slot, &self.cold, enqueued_at))
-    }
-
-    /// The task in `at`, if the reference is not stale (the task is live, or succeeded
-    /// and not yet forgotten).
-    pub fn task_at(&self, at: SlotRef) -> Option<TaskId> {
-        self.slots
-            .get(at.slot as usize)
-            .filter(|s| s.generation == at.generation && s.is_occupied())
-            .map(|s| s.id)
-    }
-
-    /// Marks the ready task in `at` running and hands out its payload. `None` (changing
-    /// nothing) if the reference is stale (the task was cancelled after it became ready),
-    /// the task is not ready, or its payload was taken.
-    pub fn start(&mut self, at: SlotRef) -> Option<P> {
-        self.start_with(at, Option::take)
-    }
-
-    /// Like [`start`](Self::start), but hands out only what `take` takes from the
-    /// payload: the rest stays in the slot while the task runs, and is returned by
-    /// [`complete_payload`](Self::complete_payload) (or
-    /// [`take_all_payloads`](Self::take_all_payloads)). The task is marked running
-    /// only if `take` returns something.
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// use taskweave_scheduler::{DependencyGraph, Released, TaskId, TaskSpec};
-    ///
-    /// let mut g = DependencyGraph::with_payloads();
-    /// let a = TaskId::new(1);
-    /// let mut out = Released::default();
-    /// let now = Instant::now();
-    /// g.add_batch_payloads(&[TaskSpec::new(a)], vec![(Some("run me"), "keep me")], now, &mut out)
-    ///     .unwrap();
-    /// let (at, _key) = out.ready[0];
-    /// assert_eq!(g.start_with(at, |p| p.as_mut()?.0.take()), Some("run me"));
-    /// out.clear();
-    /// let kept = g.complete_payload(a, Ok(()), now, &mut out).unwrap();
-    /// assert_eq!(kept, Some((None, "keep me")));
-    /// ```
-    pub fn start_with<R>(
-        &mut self,
-        at: SlotRef,
-        take: impl FnOnce(&mut Option<P>) -> Option<R>,
-    ) -> Option<R> {
-        let s = self.slots.get_mut(at.slot as usize)?;
-        if s.generation != at.generation || s.state != SlotState::Ready {
-            return None;
-        }
-        let started = take(&mut s.payload)?;
-        s.state = SlotState::Running;
-        Some(started)
-    }
-
-    /// Takes the payload of the ready task in `at` without starting it (the task stays
-    /// ready in the graph). `None` if the reference is stale or the payload was taken.
-    pub fn take_payload(&mut self, at: SlotRef) -> Option<P> {
-        let s = self.slots.get_mut(at.slot as usize)?;
-        if s.generation != at.generation {
-            return None;
-        }
-        s.payload.take()
-    }
-
-    /// [`cancel`](Self::cancel), returning the cancelled task's payload and reporting
-    /// its doomed dependents (with theirs) into `out`.
-    pub fn cancel_payload(
-        &mut self,
-        id: TaskId,
-        out: &mut Released<P>,
-    ) -> Result<Option<P>, StateError> {
-        let slot = self.slot_in(
-            id,
-            "cancel",
-            |s| matches!(s, SlotState::Waiting(_) | SlotState::Ready),
-            Some(Entry::Failed(FailureReason::Cancelled)),
-        )?;
-        let payload = self.slots[slot as usize].payload.take();
-        self.finish(id, slot, Err(FailureReason::Cancelled), out);
-        Ok(payload)
-    }
-
-    /// Takes every payload still held (tasks not started), e.g. at shutdown. The tasks
-    /// keep their states.
-    pub fn take_all_payloads(&mut self) -> Vec<P> {
-        self.slots
-            .iter_mut()
-            .filter_map(|s| s.payload.take())
-            .collect()
-    }
-
-    /// Forgets the outcome records of these finished tasks (ids that are unknown or
-    /// still live are skipped). Returns how many records were dropped. A forgotten id
-    /// can be reused by a new task; a new task depending on it gets
-    /// [`GraphError::UnknownDependency`](crate::GraphError::UnknownDependency).
-    ///
-    /// ```
-    /// use taskweave_scheduler::{DependencyGraph, TaskId, TaskSpec};
-    ///
-    /// let mut g = DependencyGraph::new();
-    /// let a = TaskId::new(1);
-    /// g.add_batch(&[TaskSpec::new(a)]).unwrap();
-    /// g.mark_running(a).unwrap();
-    /// g.complete(a, true).unwrap();
-    /// assert_eq!(g.finished_len(), 1);
-    /// assert_eq!(g.forget_finished([a]), 1);
-    /// assert_eq!(g.state(a), None);
-    /// g.add_batch(&[TaskSpec::new(a)]).unwrap(); // the id is free again
-    /// ```
-    pub fn forget_finished(&mut self, ids: impl IntoIterator<Item = TaskId>) -> usize {
-        let mut forgotten = 0;
-        for id in ids {
-            let Some(&entry) = self.entries.get(&id) else {
-                continue;
-            };
-            if let Entry::Live(slot) = entry {
-                if self.slots[slot as usize].state != SlotState::Succeeded {
-                    continue;
-                }
-                free_succeeded(&mut self.slots[slot as usize], slot, &mut self.free);
-            }
-            self.entries.remove(&id);
-            forgotten += 1;
-        }
-        forgotten
-    }
-
-    /// Forgets every finished task's outcome record (O(known tasks)). Returns how many
-    /// were dropped.
-    pub fn forget_all_finished(&mut self) -> usize {
-        let before = self.entries.len();
-        if self.live == 0 {
-            // Every known task finished (the common case between batches): free the
-            // succeeded slots in one pass over the slots, in memory order, and drop the
-            // whole map, rather than visiting slots in the map's hash order.
-            for (slot, s) in self.slots.iter_mut().enumerate() {
-                if s.state == SlotState::Succeeded {
-                    free_succeeded(s, slot as u32, &mut self.free);
-                }
-            }
-            self.entries.clear();
-            return before;
-        }
-        let (slots, free) = (&mut self.slots, &mut self.free);
-        self.entries.retain(|_, e| match *e {
-            Entry::Live(slot) => {
-                let s = &mut slots[slot as usize];
-                if s.state != SlotState::Succeeded {
-                    return true;
-                }
-                free_succeeded(s, slot, free);
-                false
-            }
-            Entry::Failed(_) => false,
-        });
-        before - self.entries.len()
-    }
-
-    /// The live slot of `id` if its state passes `allowed` (then replacing its entry
-    /// with `record` if given: one hash lookup for check and update), else the matching
-    /// error, changing nothing.
+    /// The live slot of `id` if its state passes `allowed` (then replacing its record
+    /// with the failure `record` if given), else the matching error, changing nothing.
     fn slot_in(
         &mut self,
         id: TaskId,
         operation: &'static str,
         allowed: impl Fn(SlotState) -> bool,
-        record: Option<Entry>,
+        record: Option<FailureReason>,
     ) -> Result<u32, StateError> {
-        let Some(entry) = self.entries.get_mut(&id) else {
+        let Some(entry) = self.entries.get(id) else {
             return Err(StateError::UnknownTask(id));
         };
-        if let Entry::Live(slot) = *entry {
+        if let Entry::Live(slot) = entry {
             if allowed(self.slots[slot as usize].state) {
-                if let Some(record) = record {
-                    *entry = record;
+                if let Some(reason) = record {
+                    self.entries.set_failed(id, reason);
                 }
                 return Ok(slot);
             }
@@ -947,144 +613,5 @@ impl<P> DependencyGraph<P> {
             state: self.state(id).expect("known task"),
             operation,
         })
-    }
-
-    /// Ends the live task in `slot` (whose entry already holds its outcome) and
-    /// resolves its dependents.
-    fn finish<S: Sink<P>>(
-        &mut self,
-        id: TaskId,
-        slot: u32,
-        outcome: Result<(), FailureReason>,
-        out: &mut S,
-    ) {
-        match outcome {
-            Ok(()) => {
-                let mut taken = self.retire_slot(slot);
-                for &r in taken.inline().iter().chain(&taken.spill) {
-                    let dependent = &mut self.slots[r.slot as usize];
-                    if dependent.generation != r.generation {
-                        continue; // failed or cancelled meanwhile
-                    }
-                    if let SlotState::Waiting(remaining) = &mut dependent.state {
-                        *remaining -= 1;
-                        if *remaining == 0 {
-                            dependent.state = SlotState::Ready;
-                            out.ready(
-                                SlotRef {
-                                    slot: r.slot,
-                                    generation: r.generation,
-                                },
-                                dependent,
-                                &self.cold,
-                            );
-                        }
-                    } else {
-                        debug_assert!(false, "a dependent of an unfinished task is waiting");
-                    }
-                }
-                taken.spill.clear();
-                self.recycle_successors(slot, taken.spill);
-            }
-            Err(reason) => {
-                let root = reason.root_cause(id);
-                let taken = self.release_slot(slot);
-                self.fail_from(taken, slot, root, out);
-            }
-        }
-    }
-
-    /// Fails, transitively, every still-waiting task reachable from `successors` (the
-    /// successor list taken from `origin`), reporting each once with `root`.
-    fn fail_from<S: Sink<P>>(&mut self, taken: Taken, origin: u32, root: TaskId, out: &mut S) {
-        let mut stack = std::mem::take(&mut self.doomed);
-        let push_all = |stack: &mut Vec<SuccRef>, mut t: Taken| {
-            stack.extend_from_slice(t.inline());
-            stack.append(&mut t.spill);
-            t.spill
-        };
-        let spill = push_all(&mut stack, taken);
-        self.recycle_successors(origin, spill);
-        while let Some(r) = stack.pop() {
-            let dependent = &mut self.slots[r.slot as usize];
-            if dependent.generation != r.generation {
-                continue; // already failed through another path
-            }
-            debug_assert!(matches!(dependent.state, SlotState::Waiting(_)));
-            let id = dependent.id;
-            let payload = dependent.payload.take();
-            self.entries
-                .insert(id, Entry::Failed(FailureReason::DependencyFailed(root)));
-            out.failed(id, root, payload);
-            let next = self.release_slot(r.slot);
-            let spill = push_all(&mut stack, next);
-            self.recycle_successors(r.slot, spill);
-        }
-        self.doomed = stack;
-    }
-
-    /// Frees a live slot (bumping its generation) and takes its successors out.
-    fn release_slot(&mut self, slot: u32) -> Taken {
-        let s = &mut self.slots[slot as usize];
-        s.generation = s.generation.wrapping_add(1);
-        s.state = SlotState::Free;
-        self.free.push(slot);
-        self.live -= 1;
-        self.take_successors(slot)
-    }
-
-    /// Marks a live slot succeeded (kept, generation unchanged, until its record is
-    /// forgotten) and takes its successors out.
-    fn retire_slot(&mut self, slot: u32) -> Taken {
-        self.slots[slot as usize].state = SlotState::Succeeded;
-        self.live -= 1;
-        self.take_successors(slot)
-    }
-
-    /// Adds `r` to the successors of the task in `slot`.
-    fn push_successor(&mut self, slot: u32, r: SuccRef) {
-        let list = &mut self.slots[slot as usize].successors;
-        if let Some(free) = list.inline.get_mut(usize::from(list.inline_len)) {
-            *free = r;
-            list.inline_len += 1;
-            return;
-        }
-        if list.spill == 0 {
-            self.spills.push(Vec::new());
-            list.spill = u32::try_from(self.spills.len()).expect("fewer spills than slots");
-        }
-        self.spills[list.spill as usize - 1].push(r);
-    }
-
-    /// Takes the successors of the task in `slot` out, leaving its list empty (the
-    /// spill vector goes too; [`recycle_successors`](Self::recycle_successors) gives
-    /// it back).
-    fn take_successors(&mut self, slot: u32) -> Taken {
-        let list = &mut self.slots[slot as usize].successors;
-        let spill = if list.inline_full() && list.spill != 0 {
-            std::mem::take(&mut self.spills[list.spill as usize - 1])
-        } else {
-            Vec::new()
-        };
-        let taken = Taken {
-            inline: list.inline,
-            inline_len: list.inline_len,
-            spill,
-        };
-        list.inline_len = 0;
-        taken
-    }
-
-    /// Gives an emptied spill vector back to the pool entry of `slot`, for its next
-    /// occupant (unless it grew large).
-    fn recycle_successors(&mut self, slot: u32, spill: Vec<SuccRef>) {
-        debug_assert!(spill.is_empty());
-        if spill.capacity() == 0 || spill.capacity() > KEEP_SUCCESSOR_CAPACITY {
-            return;
-        }
-        let index = self.slots[slot as usize].successors.spill as usize - 1;
-        if self.spills[index].capacity() == 0 {
-            self.spills[index] = spill;
-        }
     }
 }
