@@ -166,6 +166,12 @@ pub(crate) struct Exchanged {
     pub(crate) now: Option<Instant>,
 }
 
+/// Rounds of spinning (each up to 32 pauses, so about 100 µs in all at most) before
+/// an exchange blocks on the lock: long enough to outlast an exchange, short enough
+/// to give up when the holder was preempted.
+#[cfg(not(taskweave_loom))]
+const EXCHANGE_SPINS: usize = 64;
+
 /// The ExecutableTask state of one runtime.
 pub(crate) struct Dispatch {
     /// On its own cache lines: the lock word and what it guards move between the
@@ -200,6 +206,25 @@ impl Dispatch {
     /// What this machine offers, for refusing impossible tasks.
     pub(crate) fn limits(&self) -> &super::MachineLimits {
         &self.limits
+    }
+
+    /// The lock, for a worker's exchange: held for a few microseconds at most, so a
+    /// worker that finds it taken spins a while before it blocks (blocking would
+    /// cost both workers a futex round trip, longer than the wait).
+    fn lock_for_exchange(&self) -> crate::sync::MutexGuard<'_, Inner> {
+        #[cfg(not(taskweave_loom))]
+        for _ in 0..EXCHANGE_SPINS {
+            if let Some(guard) = self.inner.try_lock() {
+                return guard;
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
+                if !self.inner.is_locked() {
+                    break;
+                }
+            }
+        }
+        self.inner.lock()
     }
 
     /// True if the heap may hold work (a hint).
@@ -290,7 +315,7 @@ impl Dispatch {
         // Read the clock before taking the lock, unless this looks like a narrow
         // graph's step (one end, an empty heap), which may not need it at all.
         let mut now = Now::new(ends.len() != 1 || self.has_ready());
-        let mut inner = self.inner.lock();
+        let mut inner = self.lock_for_exchange();
         let inner = &mut *inner;
         if inner.closed {
             // Shutdown cancels every task: their ends are not failures for their
