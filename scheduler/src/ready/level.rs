@@ -4,8 +4,9 @@
 //! Invariants (between calls into the queue):
 //! - Every entry names a slab slot and the `seq` of the task it was made for; it is
 //!   live iff the slot still holds that `seq`.
-//! - A non-empty level's heap tops and arrival front are live; `stale_deadlines` and
-//!   `stale_plain` count the stale entries inside each heap.
+//! - A non-empty level's heap tops and arrival front are live; `stale_deadlines`,
+//!   `stale_plain` and `stale_arrivals` count the stale entries inside each heap and
+//!   the arrival queue.
 //! - Arrivals are in push order with non-decreasing `enqueued` times.
 
 use std::cmp::Ordering;
@@ -34,6 +35,9 @@ pub(super) struct Level {
     /// arrival queue or `remove`); when zero, the heap tops need no check.
     pub(super) stale_deadlines: usize,
     pub(super) stale_plain: usize,
+    /// Stale entries in `arrivals` (tasks that left through a heap or `remove`);
+    /// when zero, the arrival front needs no check.
+    pub(super) stale_arrivals: usize,
 }
 
 /// A max-heap that keeps entries pushed in non-increasing order (the common case:
@@ -225,11 +229,11 @@ pub(super) struct Arrival {
 }
 
 impl Level {
-    /// Restores "heap tops and arrival front are live" after the task `gone` left
-    /// (`front_taken`: through the arrival queue, whose front it was). Checks a heap top
-    /// only while the heap holds stale entries, and the arrival front only if it was
-    /// `gone` (else it is unchanged, hence live).
-    pub(super) fn drop_stale_tops<T>(&mut self, slab: &[Slot<T>], gone: u64, front_taken: bool) {
+    /// Restores "heap tops and arrival front are live" after the task `gone` left.
+    /// Checks a heap top only while the heap holds stale entries, and the arrival front
+    /// only while the queue does (a task leaving through a heap in arrival order, the
+    /// common case, is the front itself and leaves nothing stale behind).
+    pub(super) fn drop_stale_tops<T>(&mut self, slab: &[Slot<T>], gone: u64) {
         let live = |slot: u32, seq: u64| slab[slot as usize].seq == seq;
         while self.stale_deadlines > 0 {
             match self.deadlines.peek() {
@@ -249,16 +253,18 @@ impl Level {
                 _ => break,
             }
         }
-        let mut front_changed = front_taken;
         if self.arrivals.front().is_some_and(|a| a.seq == gone) {
             self.arrivals.pop_front();
-            front_changed = true;
+            self.stale_arrivals -= 1;
         }
-        while let Some(a) = self.arrivals.front().filter(|_| front_changed) {
-            if live(a.slot, a.seq) {
-                break;
+        while self.stale_arrivals > 0 {
+            match self.arrivals.front() {
+                Some(a) if !live(a.slot, a.seq) => {
+                    self.arrivals.pop_front();
+                    self.stale_arrivals -= 1;
+                }
+                _ => break,
             }
-            self.arrivals.pop_front();
         }
     }
 
@@ -271,8 +277,11 @@ impl Level {
         if self.stale_plain > 0 {
             self.plain.retain(|e| live(e.slot, e.seq()));
         }
-        self.arrivals.retain(|e| live(e.slot, e.seq));
+        if self.stale_arrivals > 0 {
+            self.arrivals.retain(|e| live(e.slot, e.seq));
+        }
         self.stale_deadlines = 0;
         self.stale_plain = 0;
+        self.stale_arrivals = 0;
     }
 }

@@ -65,7 +65,8 @@
 //! - A slab slot is live iff its `seq` is non-zero; every heap/queue entry whose `seq`
 //!   differs from its slot's is stale. Sequence numbers start at 1 and never repeat.
 //! - Between calls, every non-empty level's heap tops and arrival front are live, and
-//!   `stale_deadlines` / `stale_plain` count the stale entries in each heap.
+//!   `stale_deadlines` / `stale_plain` / `stale_arrivals` count the stale entries in
+//!   each heap and in the arrival queue.
 //! - Bit `p` of the bitmap is set iff level `p` has live tasks.
 //! - Arrival times are clamped to be non-decreasing in push order (a key older than the
 //!   previous push is treated as pushed at the previous push's time), so each level's
@@ -404,6 +405,7 @@ impl<T> ReadyQueue<T> {
             lv.arrivals.clear();
             lv.stale_deadlines = 0;
             lv.stale_plain = 0;
+            lv.stale_arrivals = 0;
             self.nonempty[level / 64] &= !(1 << (level % 64));
             return item;
         }
@@ -414,11 +416,14 @@ impl<T> ReadyQueue<T> {
                 lv.stale_plain += 1;
             }
         }
+        if via != Some(Source::Oldest) {
+            lv.stale_arrivals += 1;
+        }
         let entries = lv.deadlines.len() + lv.plain.len() + lv.arrivals.len();
         if entries - 2 * lv.live > 2 * lv.live + 64 {
             lv.compact(&self.slab);
         } else {
-            lv.drop_stale_tops(&self.slab, seq, via == Some(Source::Oldest));
+            lv.drop_stale_tops(&self.slab, seq);
         }
         item
     }
@@ -450,6 +455,7 @@ impl<T> ReadyQueue<T> {
             assert_eq!((stale_d, stale_p), (lv.stale_deadlines, lv.stale_plain));
             let live_arrivals = lv.arrivals.iter().filter(|e| live(e.slot, e.seq)).count();
             assert_eq!(live_arrivals, lv.live);
+            assert_eq!(lv.arrivals.len() - live_arrivals, lv.stale_arrivals);
             assert_eq!(
                 lv.deadlines.len() + lv.plain.len() - stale_d - stale_p,
                 lv.live
