@@ -47,7 +47,7 @@ use taskweave_scheduler::{
 
 use crossbeam_utils::CachePadded;
 
-use super::ended::End;
+use super::ended::{self, End};
 use crate::sync::Mutex;
 use crate::task::{HeldTask, Notified, OwnedTask, NO_END_REPORT};
 
@@ -315,8 +315,10 @@ impl Dispatch {
         // Read the clock before taking the lock, unless this looks like a narrow
         // graph's step (one end, an empty heap), which may not need it at all.
         let mut now = Now::new(ends.len() != 1 || self.has_ready());
-        let mut inner = self.lock_for_exchange();
-        let inner = &mut *inner;
+        let first_pick = pick.into.len();
+        let mut notes = Notes::default();
+        let mut guard = self.lock_for_exchange();
+        let inner = &mut *guard;
         if inner.closed {
             // Shutdown cancels every task: their ends are not failures for their
             // dependents to inherit (their handles resolve as shut down).
@@ -349,10 +351,11 @@ impl Dispatch {
                 done.ready.clear();
                 if let Some(task) = inner.start(at) {
                     pick.into.push_back(task);
+                    notes.push(Some(at));
                 }
             }
         }
-        let picked_directly = pick.into.len();
+        let picked_directly = notes.len;
         inner.apply(&mut done, doomed, &mut now);
         inner.scratch = done;
         // At most `max`, and at most half this worker's share of the heap: each
@@ -361,7 +364,7 @@ impl Dispatch {
         // most `max - 1` tasks picked before it, per worker.
         let share = match pick.max {
             0 => 0,
-            max => (inner.ready.len() / (2 * pick.spread.max(1))).clamp(1, max),
+            max => (inner.ready.len() / (2 * pick.spread.max(1))).clamp(1, max.min(MAX_PICK)),
         };
         for _ in picked_directly..share {
             if inner.ready.is_empty() {
@@ -369,11 +372,22 @@ impl Dispatch {
             }
             let now = now.get(&mut inner.last_now);
             match inner.pop_best(now) {
-                Some(task) => pick.into.push_back(task),
+                Some((task, at)) => {
+                    pick.into.push_back(task);
+                    notes.push(at);
+                }
                 None => break,
             }
         }
         self.ready_len.store(inner.ready.len(), Relaxed);
+        drop(guard);
+        // Outside the lock: this touches each started task's header, rarely in this
+        // core's cache. The worker runs the tasks only after this.
+        for (task, at) in pick.into.iter().skip(first_pick).zip(notes.slots()) {
+            if let Some(at) = at {
+                ended::note_start(task.raw(), *at);
+            }
+        }
         Exchanged {
             released,
             now: now.0,
@@ -481,26 +495,47 @@ pub(crate) struct Pick<'a> {
     pub(crate) spread: usize,
 }
 
-/// Takes the first-run reference out of a task's payload as it starts, and notes the
-/// task's slot in its header for the report of its end (`ended.rs`).
-fn start_task(at: SlotRef) -> impl FnOnce(&mut Option<ExecTask>) -> Option<Notified> {
-    move |payload| {
-        let task = payload.as_mut()?.0.take_notified()?;
-        task.raw().end_report().store(at.to_bits(), Relaxed);
-        Some(task)
+/// Takes the first-run reference out of a task's payload as it starts (its slot is
+/// noted in its header for the report of its end once the lock is released, see
+/// [`ended::note_start`]).
+fn start_task(payload: &mut Option<ExecTask>) -> Option<Notified> {
+    payload.as_mut()?.0.take_notified()
+}
+
+/// The most tasks one exchange picks.
+const MAX_PICK: usize = 16;
+
+/// The slots of the tasks an exchange picked, in pick order (`None` for a started
+/// task's wake-up, whose slot is noted already), to note in their headers after the
+/// lock is released.
+#[derive(Default)]
+struct Notes {
+    slots: [Option<SlotRef>; MAX_PICK],
+    len: usize,
+}
+
+impl Notes {
+    fn push(&mut self, at: Option<SlotRef>) {
+        self.slots[self.len] = at;
+        self.len += 1;
+    }
+
+    fn slots(&self) -> &[Option<SlotRef>] {
+        &self.slots[..self.len]
     }
 }
 
 impl Inner {
     /// The best ready item at `now`; a `Start` item marks its task running (stale
     /// ones, of tasks cancelled while queued, are skipped).
-    fn pop_best(&mut self, now: Instant) -> Option<Notified> {
+    /// Returns the task with the slot it starts in (`None` for a wake-up).
+    fn pop_best(&mut self, now: Instant) -> Option<(Notified, Option<SlotRef>)> {
         loop {
             match self.ready.pop(now)? {
-                Item::Wake(task) => return Some(task),
+                Item::Wake(task) => return Some((task, None)),
                 Item::Start(at) => {
                     if let Some(task) = self.start(at) {
-                        return Some(task);
+                        return Some((task, Some(at)));
                     }
                 }
             }
@@ -510,7 +545,7 @@ impl Inner {
     /// Marks the ready task in `at` running and takes its first-run reference; `None`
     /// if the reference is stale (the task was cancelled meanwhile).
     fn start(&mut self, at: SlotRef) -> Option<Notified> {
-        let task = self.graph.start_with(at, start_task(at))?;
+        let task = self.graph.start_with(at, start_task)?;
         self.stats.add_started();
         Some(task)
     }

@@ -2,8 +2,13 @@
 //! in batches.
 //!
 //! Protocol (the word is the task header's `end_report`):
-//! - When a worker picks a task from the ready heap, the graph marks it running and
-//!   stores the task's [`SlotRef`] in the word (under the dispatch lock).
+//! - When a worker picks a task from the ready heap, the graph marks it running (under
+//!   the dispatch lock); the worker then stores the task's [`SlotRef`] in the word
+//!   ([`note_start`]: after releasing the lock, so that the header's cache miss is not
+//!   paid inside it, and before running the task). In between, only runtime shutdown
+//!   can complete the task from another thread (an abort of a task whose `Notified` a
+//!   worker holds only marks it); its release then finds no slot and reports nothing,
+//!   which loses nothing: a closed graph records no end.
 //! - The runner, when its last attempt ends, swaps the word for `NO_END_REPORT` and,
 //!   if it got a slot, reports its outcome.
 //! - The task's release (the harness calls it when the task completes in any way:
@@ -29,7 +34,7 @@
 //! counts the task as running, and its dependents wait; every worker has ready work
 //! meanwhile.
 
-use std::sync::atomic::Ordering::AcqRel;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 
 use taskweave_scheduler::{FailureReason, SlotRef};
 
@@ -44,6 +49,13 @@ pub(crate) const MAX_BUFFERED_ENDS: usize = 16;
 pub(crate) struct End {
     pub(crate) at: SlotRef,
     pub(crate) outcome: Result<(), FailureReason>,
+}
+
+/// Notes the slot a worker picked `task` from in its header, for the report of its
+/// end. The worker does this after releasing the dispatch lock and before it runs the
+/// task (see the module docs for why that window is harmless).
+pub(crate) fn note_start(task: RawTask, at: SlotRef) {
+    task.end_report().store(at.to_bits(), Relaxed);
 }
 
 /// Takes the task's end report out of its header: `Some(slot)` for the one caller

@@ -23,8 +23,8 @@ pub enum Reporter {
     Release,
 }
 
-/// One ExecutableTask-like task, started (its slot noted in its header) and not yet
-/// run; see the module docs.
+/// One ExecutableTask-like task, started (marked running in the graph, its slot not
+/// yet noted in its header) and not yet run; see the module docs.
 pub struct EndReportModel {
     reports: Arc<Mutex<Vec<(Reporter, SlotRef)>>>,
     queue: Arc<Mutex<Vec<Notified>>>,
@@ -68,7 +68,7 @@ impl Schedule for ReportingScheduler {
 }
 
 impl EndReportModel {
-    /// A task that a worker just picked: its slot is noted in its header.
+    /// A task that a worker just picked: [`PickedRun::run`] notes its slot.
     pub fn picked() -> EndReportModel {
         let reports = Arc::new(Mutex::new(Vec::new()));
         let queue = Arc::new(Mutex::new(Vec::new()));
@@ -80,11 +80,8 @@ impl EndReportModel {
             queue: queue.clone(),
         };
         let (owned, notified, join) = task::new_task(runner, scheduler);
-        // What `Dispatch::exchange` does as it picks the task (under its lock).
-        notified
-            .raw()
-            .end_report()
-            .store(Self::slot().to_bits(), crate::sync::Ordering::Relaxed);
+        // The graph marked it running; the picking worker notes its slot in its
+        // header just before it runs it (`PickedRun::run`).
         EndReportModel {
             reports,
             queue,
@@ -143,8 +140,10 @@ impl EndReportModel {
 pub struct PickedRun(Notified);
 
 impl PickedRun {
-    /// Polls the task (or cancels it, if it was aborted), as the worker does.
+    /// Notes the task's slot in its header, then polls the task (or cancels it, if
+    /// it was aborted), as the worker does after its exchange released the lock.
     pub fn run(self) {
+        ended::note_start(self.0.raw(), EndReportModel::slot());
         self.0.run();
     }
 }
