@@ -130,6 +130,10 @@ pub struct ReadyQueue<T> {
     len: usize,
     next_seq: u64,
     last_enqueued: u64,
+    /// The last instant converted by [`nanos_cached`](Self::nanos_cached), and its
+    /// nanoseconds: a batch of pushes stamped with one `now`, and the pops that
+    /// follow, convert it once.
+    converted: (Instant, u64),
 }
 
 /// A contender's standing; larger wins.
@@ -164,10 +168,11 @@ impl<T> ReadyQueue<T> {
     /// An empty queue with this tuning.
     pub fn with_config(config: ReadyQueueConfig) -> Self {
         let now = Instant::now();
+        let origin = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);
         ReadyQueue {
             config,
             tuning: Tuning::new(&config),
-            origin: now.checked_sub(Duration::from_secs(3600)).unwrap_or(now),
+            origin,
             slab: Vec::new(),
             free: Vec::new(),
             levels: (0..256).map(|_| Level::default()).collect(),
@@ -175,6 +180,7 @@ impl<T> ReadyQueue<T> {
             len: 0,
             next_seq: 1,
             last_enqueued: 0,
+            converted: (origin, 0),
         }
     }
 
@@ -193,6 +199,14 @@ impl<T> ReadyQueue<T> {
         self.len == 0
     }
 
+    /// [`nanos`](Self::nanos), remembering the last conversion.
+    fn nanos_cached(&mut self, t: Instant) -> u64 {
+        if t != self.converted.0 {
+            self.converted = (t, self.nanos(t));
+        }
+        self.converted.1
+    }
+
     fn nanos(&self, t: Instant) -> u64 {
         u64::try_from(t.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX - 1)
     }
@@ -201,7 +215,7 @@ impl<T> ReadyQueue<T> {
     pub fn push(&mut self, key: ReadyKey, item: T) -> EntryId {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let enqueued = self.nanos(key.enqueued_at).max(self.last_enqueued);
+        let enqueued = self.nanos_cached(key.enqueued_at).max(self.last_enqueued);
         self.last_enqueued = enqueued;
         let level = key.priority.get();
         let rank = u64::try_from(key.rank.as_nanos()).unwrap_or(u64::MAX);
@@ -244,6 +258,10 @@ impl<T> ReadyQueue<T> {
     /// Takes out the task that should run at `now`, per the [module docs](self).
     /// O(non-empty levels + log n).
     pub fn pop(&mut self, now: Instant) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let now = self.nanos_cached(now);
         let choice = self.select(now)?;
         let lv = &mut self.levels[choice.level];
         match choice.source {
@@ -256,7 +274,7 @@ impl<T> ReadyQueue<T> {
 
     /// The task [`pop`](Self::pop) would return at `now`, left in place.
     pub fn peek(&self, now: Instant) -> Option<&T> {
-        let choice = self.select(now)?;
+        let choice = self.select(self.nanos(now))?;
         self.slab[choice.slot as usize].item.as_ref()
     }
 
@@ -282,11 +300,10 @@ impl<T> ReadyQueue<T> {
     }
 
     /// Picks the winner. Reads only the heap tops and arrival fronts, which are live.
-    fn select(&self, now: Instant) -> Option<Choice> {
+    fn select(&self, now: u64) -> Option<Choice> {
         if self.len == 0 {
             return None;
         }
-        let now = self.nanos(now);
         let tuning = &self.tuning;
         let mut overdue: Option<((u64, u64), Choice)> = None;
         let mut best: Option<(Score, Choice)> = None;
