@@ -112,7 +112,8 @@ pub fn simulate_with_trace(
 enum ReadySet {
     Fifo(VecDeque<TaskId>),
     CriticalPath(BinaryHeap<(Duration, Reverse<u64>, TaskId)>, u64),
-    Taskweave(ReadyQueue<TaskId>),
+    /// Boxed: the queue is several times larger than the other variants.
+    Taskweave(Box<ReadyQueue<TaskId>>),
 }
 
 impl ReadySet {
@@ -150,8 +151,10 @@ fn run(
     let mut ready = match policy {
         Policy::Fifo => ReadySet::Fifo(VecDeque::new()),
         Policy::CriticalPath => ReadySet::CriticalPath(BinaryHeap::new(), 0),
-        Policy::Taskweave => ReadySet::Taskweave(ReadyQueue::new()),
-        Policy::TaskweaveWith(config) => ReadySet::Taskweave(ReadyQueue::with_config(config)),
+        Policy::Taskweave => ReadySet::Taskweave(Box::default()),
+        Policy::TaskweaveWith(config) => {
+            ReadySet::Taskweave(Box::new(ReadyQueue::with_config(config)))
+        }
     };
     let duration: IdMap<Duration> = dag
         .specs()
