@@ -1,9 +1,13 @@
 //! Heap memory per pending task: taskweave vs tokio vs async-executor.
 //!
 //! ```text
-//! cargo run --release --example task_memory
-//! TASKWEAVE_BENCH_WORKERS=4 cargo run --release --example task_memory
+//! cargo run --release --example task_memory --no-default-features
+//! TASKWEAVE_BENCH_WORKERS=4 cargo run --release --example task_memory --no-default-features
 //! ```
+//!
+//! `--no-default-features` turns off taskweave's `mimalloc` feature, so that its task
+//! cells come from the global allocator this example counts; with the feature on they
+//! come from mimalloc, which the counter does not see (the example says so and stops).
 //!
 //! A counting `#[global_allocator]` (wrapping `System`) tracks the bytes and the number
 //! of allocations currently live. For each runtime (same worker count as the benches),
@@ -171,6 +175,14 @@ fn measure<R: BenchRt>() -> Row {
 }
 
 fn main() {
+    if cfg!(feature = "mimalloc") {
+        eprintln!(
+            "taskweave's task cells come from mimalloc (its default `mimalloc` feature), \
+             which this example's counting allocator does not see: run it with \
+             --no-default-features"
+        );
+        std::process::exit(2);
+    }
     let rows = [
         measure::<Taskweave>(),
         measure::<Tokio>(),

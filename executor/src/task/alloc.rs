@@ -9,9 +9,10 @@
 //! atomic push, which suits this pattern. The cells only; everything else the
 //! runtime allocates still uses the global allocator.
 //!
-//! With `--cfg taskweave_system_alloc` (set it in `RUSTFLAGS`, e.g. to run the tests
-//! under valgrind, which does not see inside mimalloc's pages) or under loom, cells
-//! come from the global allocator instead.
+//! Without the `mimalloc` feature (on by default; `--no-default-features` turns it
+//! off), or under loom, cells come from the global allocator instead: to count them
+//! with a counting allocator (`examples/task_memory.rs`), or to run the tests under
+//! valgrind, which does not see inside mimalloc's pages.
 //!
 //! Invariant: a pointer from [`allocate`] is freed only by [`free`], with the same
 //! `T`, after its value was dropped or moved out.
@@ -19,14 +20,38 @@
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-#[cfg(not(any(taskweave_system_alloc, taskweave_loom)))]
-use mimalloc::MiMalloc as CellAlloc;
-#[cfg(any(taskweave_system_alloc, taskweave_loom))]
-use std::alloc::System as CellAlloc;
+#[cfg(all(feature = "mimalloc", not(taskweave_loom)))]
+fn alloc_raw(layout: Layout) -> *mut u8 {
+    use std::alloc::GlobalAlloc;
+    // SAFETY: the caller's layout has a non-zero size (`allocate` checks it).
+    unsafe { mimalloc::MiMalloc.alloc(layout) }
+}
+
+#[cfg(all(feature = "mimalloc", not(taskweave_loom)))]
+/// # Safety
+/// `ptr` came from [`alloc_raw`] with `layout` and is freed once.
+unsafe fn free_raw(ptr: *mut u8, layout: Layout) {
+    use std::alloc::GlobalAlloc;
+    // SAFETY: per the contract.
+    unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+}
+
+#[cfg(not(all(feature = "mimalloc", not(taskweave_loom))))]
+fn alloc_raw(layout: Layout) -> *mut u8 {
+    // SAFETY: the caller's layout has a non-zero size (`allocate` checks it).
+    unsafe { std::alloc::alloc(layout) }
+}
+
+#[cfg(not(all(feature = "mimalloc", not(taskweave_loom))))]
+/// # Safety
+/// `ptr` came from [`alloc_raw`] with `layout` and is freed once.
+unsafe fn free_raw(ptr: *mut u8, layout: Layout) {
+    // SAFETY: per the contract.
+    unsafe { std::alloc::dealloc(ptr, layout) }
+}
 
 /// Moves `value` into a new allocation of its own layout (as `Box::new`).
 pub(crate) fn allocate<T>(value: T) -> NonNull<T> {
-    use std::alloc::GlobalAlloc;
     let layout = Layout::new::<T>();
     const {
         assert!(
@@ -34,8 +59,7 @@ pub(crate) fn allocate<T>(value: T) -> NonNull<T> {
             "task cells are never zero-sized"
         )
     };
-    // SAFETY: the layout's size is non-zero (checked above).
-    let ptr = unsafe { CellAlloc.alloc(layout) }.cast::<T>();
+    let ptr = alloc_raw(layout).cast::<T>();
     let Some(ptr) = NonNull::new(ptr) else {
         std::alloc::handle_alloc_error(layout)
     };
@@ -50,8 +74,7 @@ pub(crate) fn allocate<T>(value: T) -> NonNull<T> {
 /// `ptr` came from [`allocate::<T>`](allocate), is not freed yet, and its value was
 /// dropped (or moved out); nothing uses the allocation afterwards.
 pub(crate) unsafe fn free<T>(ptr: NonNull<T>) {
-    use std::alloc::GlobalAlloc;
-    // SAFETY: per the contract, `ptr` was allocated by `CellAlloc` with this layout
+    // SAFETY: per the contract, `ptr` was allocated by `alloc_raw` with this layout
     // and is freed once.
-    unsafe { CellAlloc.dealloc(ptr.as_ptr().cast(), Layout::new::<T>()) }
+    unsafe { free_raw(ptr.as_ptr().cast(), Layout::new::<T>()) }
 }
