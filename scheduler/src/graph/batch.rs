@@ -462,21 +462,27 @@ impl<P> DependencyGraph<P> {
                 }
             }
             start = end;
-            let s = &mut self.slots[slot as usize];
-            s.rank_nanos = 0;
-            s.state = if remaining == 0 {
-                SlotState::Ready
-            } else {
-                SlotState::Waiting(remaining)
-            };
-            self.live += 1;
-            let at = SlotRef {
-                slot,
-                generation: me.generation,
-            };
-            commit.live(at, s, &self.cold);
+            self.slots[slot as usize].rank_nanos = 0;
+            self.make_live(slot, remaining, commit);
         }
         self.push_external(sc);
+    }
+
+    /// Step 5 for one batch task whose reserved slot already holds its rank: it is
+    /// live from now on, ready or waiting for `remaining` dependencies.
+    fn make_live<C: Commit<P>>(&mut self, slot: u32, remaining: u32, commit: &mut C) {
+        let s = &mut self.slots[slot as usize];
+        s.state = if remaining == 0 {
+            SlotState::Ready
+        } else {
+            SlotState::Waiting(remaining)
+        };
+        self.live += 1;
+        let at = SlotRef {
+            slot,
+            generation: s.generation,
+        };
+        commit.live(at, s, &self.cold);
     }
 
     /// Adds each live batch task to the successor lists of its live external

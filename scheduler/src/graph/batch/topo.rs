@@ -202,17 +202,7 @@ impl<P> DependencyGraph<P> {
             if s.rank_nanos == u64::MAX {
                 self.cold[slot as usize].rank = rank;
             }
-            s.state = if remaining == 0 {
-                SlotState::Ready
-            } else {
-                SlotState::Waiting(remaining)
-            };
-            self.live += 1;
-            let at = SlotRef {
-                slot,
-                generation: s.generation,
-            };
-            commit.live(at, s, &self.cold);
+            self.make_live(slot, remaining, commit);
         }
         self.push_external(sc);
         for &(j, i) in &t.edges {
