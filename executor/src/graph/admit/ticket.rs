@@ -1,0 +1,195 @@
+//! One ExecutableTask's passage through the gate ([`Ticket`]): asking for a permit at
+//! its first poll, waiting in the gate's queue, holding the permit while it runs, and
+//! giving back — exactly once — whatever it still holds when it ends or is dropped
+//! (the invariants are the gate's, in the parent module's docs).
+
+use std::task::{Context, Poll};
+
+use super::super::backlog::PENDING_ONE;
+use super::{needs_ledger, Gate, Requirements, Running, WaitState, Waiter};
+use crate::sync::{Arc, Ordering::Acquire, Ordering::Relaxed};
+
+/// What a ticket counts for in the backlog.
+pub(crate) enum Pending {
+    /// Counted (reserved by whoever created the ticket, or — for a `TaskGraph` —
+    /// reserved when the batch is submitted, or just before an unsubmitted batch is
+    /// dropped, so the tickets' leaving always balances).
+    Counted,
+    /// Not counted (any more).
+    No,
+}
+
+enum Stage {
+    /// Not started: the next poll asks for a permit.
+    Ready,
+    /// Queued for a permit.
+    Waiting(Arc<Waiter>),
+    /// Holding a permit.
+    Running(Running),
+    /// Released at the task's end.
+    Finished,
+}
+
+/// One ExecutableTask's passage through the gate; lives in its runner.
+///
+/// It holds no reference to the gate: whoever holds the ticket passes the gate to each
+/// call (the runner borrows it from its runtime, see `run.rs`), and must end every
+/// ticket with [`Ticket::abandon`] (or, once started, [`Ticket::finish`]) before
+/// dropping it, which gives back what it still holds.
+pub(crate) struct Ticket {
+    need: Requirements,
+    priority: u8,
+    stage: Stage,
+    pending: Pending,
+}
+
+impl Ticket {
+    /// A ticket for a task needing `need` at base `priority`.
+    pub(crate) fn new(need: Requirements, priority: u8, pending: Pending) -> Ticket {
+        Ticket {
+            need,
+            priority,
+            stage: Stage::Ready,
+            pending,
+        }
+    }
+
+    /// On each poll until started: `Ready` once the task holds its permit, `Pending`
+    /// (woken when granted) while it waits.
+    pub(crate) fn poll_start(&mut self, gate: &Gate, cx: &mut Context<'_>) -> Poll<()> {
+        match &self.stage {
+            Stage::Running(_) | Stage::Finished => Poll::Ready(()),
+            Stage::Ready => {
+                if gate.closed.load(Acquire) {
+                    // Shutting down: the task is about to be cancelled.
+                    return Poll::Pending;
+                }
+                if self.start_at_once(gate) {
+                    return Poll::Ready(());
+                }
+                match gate.enqueue(self.need, self.priority, cx.waker()) {
+                    Ok(running) => {
+                        self.begin(gate, running);
+                        Poll::Ready(())
+                    }
+                    Err(waiter) => {
+                        self.stage = Stage::Waiting(waiter);
+                        Poll::Pending
+                    }
+                }
+            }
+            Stage::Waiting(waiter) => {
+                let mut state = waiter.state.lock();
+                match &mut *state {
+                    WaitState::Granted(_) => {
+                        let WaitState::Granted(running) =
+                            std::mem::replace(&mut *state, WaitState::Abandoned)
+                        else {
+                            unreachable!("matched above")
+                        };
+                        drop(state);
+                        self.begin(gate, running);
+                        Poll::Ready(())
+                    }
+                    WaitState::Waiting(Some(waker)) => {
+                        if !waker.will_wake(cx.waker()) {
+                            *waker = cx.waker().clone();
+                        }
+                        Poll::Pending
+                    }
+                    // Closed (shutdown drops the task) or abandoned (not reached: only
+                    // this ticket abandons its slot).
+                    WaitState::Waiting(None) | WaitState::Abandoned => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    /// The common start, with no lock: takes a permit if a slot is free and nothing
+    /// waits (true if it did). A task that declared nothing takes its slot and leaves
+    /// the backlog in one CAS of the state.
+    fn start_at_once(&mut self, gate: &Gate) -> bool {
+        if needs_ledger(&self.need) {
+            let Some(running) = gate.try_acquire(&self.need, false) else {
+                return false;
+            };
+            self.begin(gate, running);
+            return true;
+        }
+        let counted = matches!(self.pending, Pending::Counted);
+        let Some(before) = gate.take_slot(false, if counted { PENDING_ONE } else { 0 }) else {
+            return false;
+        };
+        // Written in place (a `Running` passed up by value costs a stack round trip).
+        self.stage = Stage::Running(Running {
+            permit: None,
+            since: gate.sample_start(),
+        });
+        if counted {
+            self.pending = Pending::No;
+            gate.backlog.left(before);
+        }
+        true
+    }
+
+    fn begin(&mut self, gate: &Gate, running: Running) {
+        self.stage = Stage::Running(running);
+        self.leave_backlog(gate);
+    }
+
+    fn leave_backlog(&mut self, gate: &Gate) {
+        if let Pending::Counted = std::mem::replace(&mut self.pending, Pending::No) {
+            gate.backlog.unreserve(1);
+        }
+    }
+
+    /// The task ended (before it reports to the graph): releases its permit, records
+    /// its latency and grants what it freed.
+    pub(crate) fn finish(&mut self, gate: &Gate) {
+        if !matches!(self.stage, Stage::Running(_)) {
+            // Never started (dropped while waiting): `abandon` abandons the wait.
+            return;
+        }
+        if let Stage::Running(running) = std::mem::replace(&mut self.stage, Stage::Finished) {
+            gate.release(running, true);
+        }
+    }
+
+    /// The task is dropped (cancelled before or while running, shut down, refused,
+    /// never submitted) or ended: gives back what the ticket still holds — its permit
+    /// (as abandoned), its place in the wait queue, its count in the backlog. Later
+    /// calls do nothing.
+    pub(crate) fn abandon(&mut self, gate: &Gate) {
+        match std::mem::replace(&mut self.stage, Stage::Finished) {
+            Stage::Running(running) => gate.release(running, false),
+            Stage::Waiting(waiter) => {
+                let previous = std::mem::replace(&mut *waiter.state.lock(), WaitState::Abandoned);
+                match previous {
+                    WaitState::Granted(running) => gate.release(running, false),
+                    WaitState::Waiting(Some(_)) => {
+                        gate.waiting.fetch_sub(1, Relaxed);
+                    }
+                    // After close (already uncounted) or already abandoned.
+                    WaitState::Waiting(None) | WaitState::Abandoned => {}
+                }
+            }
+            Stage::Ready | Stage::Finished => {}
+        }
+        self.leave_backlog(gate);
+    }
+
+    /// True once the ticket holds nothing (see [`abandon`](Self::abandon)).
+    fn is_settled(&self) -> bool {
+        matches!(self.stage, Stage::Finished) && matches!(self.pending, Pending::No)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        // It cannot give anything back itself (it holds no gate): its holder ends it.
+        debug_assert!(
+            self.is_settled() || std::thread::panicking(),
+            "a gate ticket dropped without `abandon`: its permit or backlog count leaks"
+        );
+    }
+}
