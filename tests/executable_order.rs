@@ -257,6 +257,58 @@ fn priority_survives_wakeups_from_outside() {
     });
 }
 
+/// Spins for `for_at_least` (a long task, as the scheduler measures it).
+fn busy(for_at_least: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < for_at_least {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn long_tasks_are_picked_one_at_a_time() {
+    // Plenty of ready tasks would let a worker pick batches of short ones; these take
+    // 200 µs each, so it must not: a high-priority task submitted by the 5th runs
+    // right after it, not behind tasks picked before it became ready.
+    watchdog("long tasks keep strict order", || {
+        let rt = runtime(1);
+        let log = Log::new();
+        let gate = WorkerGate::hold(&rt);
+        let mut graph = TaskGraph::new(rt.handle());
+        let mut handles = Vec::new();
+        let high = Arc::new(std::sync::Mutex::new(None));
+        for i in 0..40 {
+            let (log, high, handle) = (log.clone(), high.clone(), rt.handle().clone());
+            let task = ExecutableTask::new(async move {
+                busy(Duration::from_micros(200));
+                log.push(format!("low{i}"));
+                if i == 4 {
+                    let log = log.clone();
+                    let task = ExecutableTask::new(async move { log.push("high".to_string()) })
+                        .priority(250);
+                    *high.lock().unwrap() = Some(handle.submit(task).unwrap());
+                }
+            })
+            .priority(10);
+            handles.push(graph.add(task).unwrap());
+        }
+        graph.submit().unwrap();
+        gate.release(&rt);
+        for h in handles {
+            resolve(&rt, h).unwrap();
+        }
+        let high = high.lock().unwrap().take().expect("low4 submitted it");
+        resolve(&rt, high).unwrap();
+        let events = log.events();
+        assert_eq!(events.len(), 41);
+        assert_eq!(
+            events.iter().position(|e| e == "high"),
+            Some(5),
+            "right after low4: {events:?}"
+        );
+    });
+}
+
 #[test]
 fn priority_survives_sleeps() {
     watchdog("priority across sleeps", || {
