@@ -7,8 +7,9 @@
 //!   shutdown finds ExecutableTasks here). The payload holds the task's first
 //!   `Notified` until the task starts and the runtime's `OwnedTask` reference until it
 //!   ends. A worker picking a `Start` item takes the `Notified` (the graph marks the
-//!   task running, and the task's header notes its slot for the report of its end,
-//!   see `ended.rs`); that report takes the `OwnedTask` out of the slot. A task
+//!   task running; once the lock is released, the worker notes the task's slot in its
+//!   header for the report of its end, see `ended.rs`); that report takes the
+//!   `OwnedTask` out of the slot. A task
 //!   doomed before it starts (cancelled, or a dependency failed) leaves the graph
 //!   whole, and its `Notified` is cancelled *outside* the lock, which drops the future
 //!   without polling it. A `Start` item of a task cancelled while queued is stale (its
@@ -31,6 +32,9 @@
 //!   while its recent ExecutableTasks were short, see `worker.rs`.) A pick that finds the
 //!   heap empty and one task released by the exchange's own ends starts that task
 //!   directly: alone in the heap, it would be the next pick at any time.
+//! - A worker that finds the lock taken spins for a while (about 100 µs at most)
+//!   before it blocks on it: an exchange holds it for microseconds, and blocking
+//!   costs both workers a futex round trip.
 //! - The clock is read at most once per operation, and only when a key enters the
 //!   heap (the stamp that aging measures from) or the heap chooses among its items
 //!   (`Now`); a narrow graph's step, one end releasing one task into an empty heap,
