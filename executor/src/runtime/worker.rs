@@ -199,8 +199,6 @@ impl WorkerCore {
         crate::graph::cancel_doomed(doomed);
     }
 
-    /// The next ExecutableTask this worker picked, or a trip to the graph when it has
-    /// none left and ends or ready tasks wait.
     /// Notes an exchange's clock reading: the ExecutableTasks started since the
     /// previous reading were short if they took at most [`SHORT_TASK`] each on average
     /// (time parked or spent on other work counts too, which errs towards strict
@@ -222,6 +220,8 @@ impl WorkerCore {
         task
     }
 
+    /// The next ExecutableTask this worker picked, or a trip to the graph when it has
+    /// none left and ends or ready tasks wait.
     fn next_exec_task(&self) -> Option<Notified> {
         if self.exec_local.get() {
             let next = {
