@@ -207,6 +207,7 @@ impl<T> ReadyQueue<T> {
         self.converted.1
     }
 
+    /// `t` as nanoseconds since the origin (an earlier `t` counts as the origin).
     fn nanos(&self, t: Instant) -> u64 {
         u64::try_from(t.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX - 1)
     }
