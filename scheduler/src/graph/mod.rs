@@ -576,16 +576,27 @@ impl<P> DependencyGraph<P> {
     /// assert!(g.mark_running(a).is_err()); // dropped from the run queue
     /// ```
     pub fn cancel(&mut self, id: TaskId) -> Result<Completion, StateError> {
+        let mut out = Completion::default();
+        self.cancel_into(id, &mut out)?;
+        Ok(out)
+    }
+
+    /// Cancels `id` (waiting or ready), reporting its doomed dependents into `out`;
+    /// returns the payload it held.
+    fn cancel_into<S: Sink<P>>(
+        &mut self,
+        id: TaskId,
+        out: &mut S,
+    ) -> Result<Option<P>, StateError> {
         let slot = self.slot_in(
             id,
             "cancel",
             |s| matches!(s, SlotState::Waiting(_) | SlotState::Ready),
             Some(FailureReason::Cancelled),
         )?;
-        self.slots[slot as usize].payload = None;
-        let mut out = Completion::default();
-        self.finish(id, slot, Err(FailureReason::Cancelled), &mut out);
-        Ok(out)
+        let payload = self.slots[slot as usize].payload.take();
+        self.finish(id, slot, Err(FailureReason::Cancelled), out);
+        Ok(payload)
     }
 
     /// The live slot of `id` if its state passes `allowed` (then replacing its record

@@ -188,15 +188,7 @@ impl<P> DependencyGraph<P> {
         id: TaskId,
         out: &mut Released<P>,
     ) -> Result<Option<P>, StateError> {
-        let slot = self.slot_in(
-            id,
-            "cancel",
-            |s| matches!(s, SlotState::Waiting(_) | SlotState::Ready),
-            Some(FailureReason::Cancelled),
-        )?;
-        let payload = self.slots[slot as usize].payload.take();
-        self.finish(id, slot, Err(FailureReason::Cancelled), out);
-        Ok(payload)
+        self.cancel_into(id, out)
     }
 
     /// Takes every payload still held (tasks not started), e.g. at shutdown. The tasks
