@@ -34,19 +34,13 @@ use std::time::Instant;
 use super::context;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
-use crate::graph::dispatch::{ExecTask, Pick};
+use crate::graph::dispatch::{ExecTask, Pick, MAX_PICK};
 use crate::graph::ended::{End, MAX_BUFFERED_ENDS};
 use crate::sync::Arc;
 use crate::task::Notified;
 
 /// Consecutive LIFO-slot polls after one task before the slot's task must queue.
 const MAX_LIFO_POLLS_PER_TICK: u32 = 3;
-
-/// The most ready ExecutableTasks a worker picks at once (it picks fewer when the
-/// heap holds fewer than twice this many per worker). 16 rather than 8: a tenth less
-/// time per task on the `dag` bench's binary tree, others unchanged; batches are only
-/// ever of short tasks (`SHORT_TASK`), so a task waits behind at most 15 of them.
-const MAX_PICK: usize = 16;
 
 /// A worker picks ExecutableTasks in batches only while the ones it started recently
 /// took at most this long each, on average: batching saves lock trips that matter
