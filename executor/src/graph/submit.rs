@@ -223,6 +223,7 @@ fn check<B>(handle: &Handle, task: &ExecutableTask<B>) -> Result<admit::Needs, S
 }
 
 /// Checks, counts (see [`Count`]), allocates and binds one task; returns its handle.
+#[inline]
 fn prepare<B: TaskBody>(
     handle: &Handle,
     task: ExecutableTask<B>,
@@ -474,6 +475,7 @@ impl TaskGraph {
     ///
     /// # Errors
     /// An invalid spec, needs beyond the machine, or a shut-down runtime.
+    #[inline]
     pub fn add<B: TaskBody>(
         &mut self,
         task: ExecutableTask<B>,
