@@ -124,7 +124,7 @@ struct Inner {
     /// Holds every submitted task until it ends, as its slot's payload.
     graph: DependencyGraph<ExecTask>,
     ready: ReadyQueue<Item>,
-    /// Reused for every graph operation (no allocation per completion).
+    /// Reused by submissions and cancellations (an exchange brings its caller's own).
     scratch: Released<ExecTask>,
     closed: bool,
     /// Finished-task records kept for dependency look-ups before they are forgotten.
@@ -305,11 +305,14 @@ impl Dispatch {
     /// released or doomed, then picks ready tasks into `pick.into`, best first (see the
     /// module docs for how many). `finished` receives the graph's ownership of the
     /// tasks that ended, and `doomed` the tasks that will never start, for the caller
-    /// to drop and cancel outside the lock.
+    /// to drop and cancel outside the lock. `done` is the caller's scratch buffer for
+    /// what the ends release (a worker's own: shared scratch would move between the
+    /// workers' caches with every exchange); it is left empty.
     pub(crate) fn exchange(
         &self,
         ends: &mut Vec<End>,
         pick: Pick<'_>,
+        done: &mut Released<ExecTask>,
         finished: &mut Vec<ExecTask>,
         doomed: &mut Doomed,
     ) -> Exchanged {
@@ -325,14 +328,13 @@ impl Dispatch {
             // dependents to inherit (their handles resolve as shut down).
             ends.clear();
         }
-        let mut done = std::mem::take(&mut inner.scratch);
         done.clear();
         for end in ends.drain(..) {
             // Keys are stamped when they enter the heap (`apply`), so the graph's
             // stamp here is a placeholder.
             match inner
                 .graph
-                .complete_at(end.at, end.outcome, inner.placeholder_stamp, &mut done)
+                .complete_at(end.at, end.outcome, inner.placeholder_stamp, done)
             {
                 Ok(held) => {
                     finished.extend(held);
@@ -357,8 +359,7 @@ impl Dispatch {
             }
         }
         let picked_directly = notes.len;
-        inner.apply(&mut done, doomed, &mut now);
-        inner.scratch = done;
+        inner.apply(done, doomed, &mut now);
         // At most `max`, and at most half this worker's share of the heap: each
         // picked task is better than the other half, which the other workers find
         // as they come. A task that becomes ready (or wakes) meanwhile waits for at

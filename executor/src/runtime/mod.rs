@@ -354,6 +354,7 @@ pub(crate) fn buffer_end(
 /// Applies ExecutableTask ends reported off the runtime's workers, at once.
 pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::ended::End>) {
     let (mut finished, mut doomed) = (Vec::new(), Vec::new());
+    let mut done = Default::default();
     let mut none = std::collections::VecDeque::new();
     let pick = crate::graph::dispatch::Pick {
         into: &mut none,
@@ -362,7 +363,7 @@ pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::e
     };
     let released = shared
         .dispatch
-        .exchange(ends, pick, &mut finished, &mut doomed)
+        .exchange(ends, pick, &mut done, &mut finished, &mut doomed)
         .released;
     drop(finished);
     shared.notify_ready_heap(released);

@@ -38,6 +38,7 @@ use crate::graph::dispatch::{ExecTask, Pick, MAX_PICK};
 use crate::graph::ended::{End, MAX_BUFFERED_ENDS};
 use crate::sync::Arc;
 use crate::task::Notified;
+use taskweave_scheduler::Released;
 
 /// Consecutive LIFO-slot polls after one task before the slot's task must queue.
 const MAX_LIFO_POLLS_PER_TICK: u32 = 3;
@@ -62,6 +63,9 @@ pub(crate) struct WorkerCore {
     /// outside the lock; kept between exchanges so that recording ends allocates
     /// nothing.
     finished: RefCell<Vec<ExecTask>>,
+    /// What the last exchange's ends released (emptied by each exchange): this
+    /// worker's own, so it stays in this core's cache.
+    released: RefCell<Released<ExecTask>>,
     /// Batch pacing: the clock reading of this worker's last exchange that took one,
     /// the ExecutableTasks it started since, and whether the tasks it ran recently
     /// were short (see [`SHORT_TASK`]).
@@ -86,6 +90,7 @@ impl WorkerCore {
             picked: RefCell::new(VecDeque::with_capacity(MAX_PICK)),
             ended: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
             finished: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
+            released: RefCell::new(Released::default()),
             paced_at: std::cell::Cell::new(None),
             started_since: std::cell::Cell::new(0),
             short_tasks: std::cell::Cell::new(false),
@@ -156,9 +161,13 @@ impl WorkerCore {
             },
             spread: shared.remotes.len(),
         };
-        let exchanged = shared
-            .dispatch
-            .exchange(&mut ends, pick, &mut finished, &mut doomed);
+        let exchanged = shared.dispatch.exchange(
+            &mut ends,
+            pick,
+            &mut self.released.borrow_mut(),
+            &mut finished,
+            &mut doomed,
+        );
         if let Some(now) = exchanged.now {
             self.pace(now);
         }
