@@ -11,8 +11,9 @@
 //! and plain `spawn` never meets the gate. Gating at start, not at submit, means a
 //! dependent submitted before its dependency holds nothing while it waits for it.
 //!
-//! The budget ledger is the monitor crate's [`Admission`]; the wait queue is this
-//! file's own, because what waits is a parked task (its waker), granted in place.
+//! The budget ledger is the monitor crate's [`Admission`]; the wait queue is the
+//! gate's own (`admit/wait.rs`), because what waits is a parked task (its waker),
+//! granted in place. A task's side of all this, its ticket, is in `admit/ticket.rs`.
 //!
 //! The counters every task writes live in one atomic word, the *state* (layout in
 //! `backlog.rs`, which shares it): the permits held (`in_flight`), the `QUEUED` flag
@@ -64,8 +65,6 @@
 //! - After [`Gate::close`] (runtime shutdown) nothing is granted; waiters and
 //!   submitters waiting for room are released (their tasks are cancelled by shutdown).
 
-use std::collections::BinaryHeap;
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use taskweave_monitor::{
@@ -77,7 +76,7 @@ use taskweave_scheduler::TaskSpec;
 use crossbeam_utils::CachePadded;
 
 use super::backlog::{Backlog, IN_FLIGHT_MASK, IN_FLIGHT_MAX, QUEUED};
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 use Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
@@ -133,53 +132,6 @@ fn sample_latency() -> bool {
             next % LATENCY_SAMPLE == 0
         })
         .unwrap_or(false)
-}
-
-/// A waiting task's slot: how the grant reaches it.
-enum WaitState {
-    /// Not yet granted; the waker to wake when it is (`None` after `close`).
-    Waiting(Option<Waker>),
-    /// Granted; the task takes it on its next poll.
-    Granted(Running),
-    /// The task was dropped; the queue entry is skipped.
-    Abandoned,
-}
-
-struct Waiter {
-    state: Mutex<WaitState>,
-}
-
-struct Entry {
-    priority: u8,
-    seq: u64,
-    need: Requirements,
-    waiter: Arc<Waiter>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    /// Max-heap order: higher priority, then older (smaller `seq`).
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.priority
-            .cmp(&other.priority)
-            .then_with(|| other.seq.cmp(&self.seq))
-    }
-}
-
-#[derive(Default)]
-struct WaitQueue {
-    heap: BinaryHeap<Entry>,
-    next_seq: u64,
 }
 
 /// The sampled completions since the runtime started and their summed latencies
@@ -247,8 +199,10 @@ pub(crate) struct GateCounts {
 }
 
 mod ticket;
+mod wait;
 
 pub(crate) use ticket::{Pending, Ticket};
+use wait::{Entry, WaitQueue, WaitState, Waiter};
 
 fn needs_ledger(need: &Requirements) -> bool {
     need.cores > 0.0 || need.memory > 0
@@ -413,118 +367,6 @@ impl Gate {
         if self.give_back(running, completed) & QUEUED != 0 {
             self.grant_waiting();
         }
-    }
-
-    /// Grants permits to waiting tasks, head first, while they fit.
-    #[cold]
-    fn grant_waiting(&self) {
-        let woken = {
-            let mut queue = self.queue.lock();
-            self.grant_locked(&mut queue)
-        };
-        for (_, waker) in woken {
-            waker.wake();
-        }
-    }
-
-    /// Under the queue lock: takes the head off the queue, clearing `QUEUED` if it was
-    /// the last entry.
-    fn pop_head(&self, queue: &mut WaitQueue) -> Entry {
-        let entry = queue.heap.pop().expect("a head");
-        if queue.heap.is_empty() {
-            self.state().fetch_and(!QUEUED, AcqRel);
-        }
-        entry
-    }
-
-    /// Under the queue lock: pops granted heads (and abandoned ones) and returns the
-    /// wakers to wake once the lock is released.
-    fn grant_locked(&self, queue: &mut WaitQueue) -> Vec<(Arc<Waiter>, Waker)> {
-        let mut woken = Vec::new();
-        while let Some(head) = queue.heap.peek() {
-            let abandoned = matches!(*head.waiter.state.lock(), WaitState::Abandoned);
-            if !abandoned {
-                if self.closed.load(Acquire) {
-                    break;
-                }
-                let Some(running) = self.try_acquire(&head.need, true) else {
-                    break;
-                };
-                let entry = self.pop_head(queue);
-                let mut state = entry.waiter.state.lock();
-                match std::mem::replace(&mut *state, WaitState::Granted(running)) {
-                    WaitState::Waiting(waker) => {
-                        drop(state);
-                        self.waiting.fetch_sub(1, Relaxed);
-                        if let Some(waker) = waker {
-                            woken.push((entry.waiter.clone(), waker));
-                        }
-                    }
-                    // Dropped between the check above and now: take the grant back.
-                    WaitState::Abandoned | WaitState::Granted(_) => {
-                        let granted = std::mem::replace(&mut *state, WaitState::Abandoned);
-                        drop(state);
-                        if let WaitState::Granted(running) = granted {
-                            self.give_back(running, false);
-                        }
-                    }
-                }
-                continue;
-            }
-            self.pop_head(queue);
-        }
-        woken
-    }
-
-    /// Queues a task for a permit (and grants what fits at once, possibly to it).
-    fn enqueue(
-        &self,
-        need: Requirements,
-        priority: u8,
-        waker: &Waker,
-    ) -> Result<Running, Arc<Waiter>> {
-        let waiter = Arc::new(Waiter {
-            state: Mutex::new(WaitState::Waiting(Some(waker.clone()))),
-        });
-        let woken = {
-            let mut queue = self.queue.lock();
-            if self.closed.load(Acquire) {
-                // Shutting down: never granted; shutdown cancels the task.
-                *waiter.state.lock() = WaitState::Waiting(None);
-                return Err(waiter);
-            }
-            let seq = queue.next_seq;
-            queue.next_seq += 1;
-            queue.heap.push(Entry {
-                priority,
-                seq,
-                need,
-                waiter: waiter.clone(),
-            });
-            if queue.heap.len() == 1 {
-                // Before the grant below: a release after this RMW sees `QUEUED` and
-                // grants; one before it left its slot where `grant_locked` now finds it
-                // (see the module invariants).
-                self.state().fetch_or(QUEUED, AcqRel);
-            }
-            self.waiting.fetch_add(1, Relaxed);
-            self.grant_locked(&mut queue)
-        };
-        for (granted, waker) in woken {
-            if !Arc::ptr_eq(&granted, &waiter) {
-                waker.wake();
-            }
-        }
-        let mut state = waiter.state.lock();
-        if matches!(*state, WaitState::Granted(_)) {
-            if let WaitState::Granted(running) =
-                std::mem::replace(&mut *state, WaitState::Abandoned)
-            {
-                return Ok(running);
-            }
-        }
-        drop(state);
-        Err(waiter)
     }
 
     // ---- Monitor ticks -------------------------------------------------------------

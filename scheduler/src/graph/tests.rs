@@ -1,5 +1,5 @@
 use super::*;
-use crate::{GraphError, ResourceRequirements, SpecError, TaskSpec};
+use crate::{GraphError, Priority, ResourceRequirements, SpecError, TaskSpec};
 
 fn id(n: u64) -> TaskId {
     TaskId::new(n)
