@@ -52,9 +52,9 @@ impl Graph {
 
     fn run(self: Arc<Self>, task: u32) {
         let i = task as usize;
-        let value = self.dependencies[i]
-            .iter()
-            .fold(1u64, |acc, &d| acc.wrapping_add(self.values[d as usize].load(Relaxed)));
+        let value = self.dependencies[i].iter().fold(1u64, |acc, &d| {
+            acc.wrapping_add(self.values[d as usize].load(Relaxed))
+        });
         self.values[i].store(value, Relaxed);
         for &dependent in &self.dependents[i] {
             if self.missing[dependent as usize].fetch_sub(1, AcqRel) == 1 {
@@ -169,6 +169,8 @@ fn main() {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: spawn_graph_bound [wavefront|chain|tree|random] [taskweave|tokio]");
+    eprintln!(
+        "{problem}\nusage: spawn_graph_bound [wavefront|chain|tree|random] [taskweave|tokio]"
+    );
     std::process::exit(2)
 }
