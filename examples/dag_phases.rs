@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use taskweave::graph::{ExecutableTask, TaskGraph, TaskId};
-use taskweave_scheduler::Dag;
+
+mod common;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -27,25 +28,10 @@ fn main() {
         Some(Ok(n)) if n > 0 => n,
         Some(_) => usage("iterations must be a positive integer"),
     };
-    let unit = Duration::from_micros(1);
-    let dag = match shape.as_str() {
-        "wavefront" => Dag::wavefront(256, 256),
-        "chain" => Dag::chain(65_536),
-        "tree" => Dag::binary_tree(65_535),
-        "random" => Dag::erdos_renyi(10_000, 3.0 / 9_999.0, 42, unit..=unit),
-        _ => usage("unknown shape"),
-    };
-    let workers = match std::env::var("W").map(|s| s.parse::<usize>()) {
-        Err(_) => 2,
-        Ok(Ok(n)) if n > 0 => n,
-        Ok(_) => usage("W must be a positive integer"),
-    };
+    let dag = common::shape(&shape).unwrap_or_else(|| usage("unknown shape"));
+    let workers = common::workers().unwrap_or_else(|e| usage(e));
     let n = dag.len();
-    let deps: Vec<Box<[u32]>> = dag
-        .specs()
-        .iter()
-        .map(|s| s.dependencies.iter().map(|d| d.as_u64() as u32).collect())
-        .collect();
+    let deps = common::dependencies(&dag);
     let deps: &'static [Box<[u32]>] = Box::leak(deps.into_boxed_slice());
     let mut is_sink = vec![true; n];
     for &d in deps.iter().flat_map(|d| d.iter()) {
@@ -107,6 +93,9 @@ fn main() {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: dag_phases [wavefront|chain|tree|random] [iterations]");
+    eprintln!(
+        "{problem}\nusage: dag_phases [{}] [iterations]",
+        common::SHAPES
+    );
     std::process::exit(2)
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use taskweave_scheduler::Dag;
+mod common;
 
 /// One graph and its per-run state.
 struct Graph {
@@ -97,25 +97,10 @@ fn main() {
         Some("tokio") => Runtime::Tokio,
         Some(_) => usage("the runtime is taskweave or tokio"),
     };
-    let workers = match std::env::var("W").map(|s| s.parse::<usize>()) {
-        Err(_) => 2,
-        Ok(Ok(n)) if n > 0 => n,
-        Ok(_) => usage("W must be a positive integer"),
-    };
-    let unit = Duration::from_micros(1);
-    let dag = match shape.as_str() {
-        "wavefront" => Dag::wavefront(256, 256),
-        "chain" => Dag::chain(65_536),
-        "tree" => Dag::binary_tree(65_535),
-        "random" => Dag::erdos_renyi(10_000, 3.0 / 9_999.0, 42, unit..=unit),
-        _ => usage("unknown shape"),
-    };
+    let workers = common::workers().unwrap_or_else(|e| usage(e));
+    let dag = common::shape(&shape).unwrap_or_else(|| usage("unknown shape"));
     let n = dag.len();
-    let dependencies: Vec<Box<[u32]>> = dag
-        .specs()
-        .iter()
-        .map(|s| s.dependencies.iter().map(|d| d.as_u64() as u32).collect())
-        .collect();
+    let dependencies = common::dependencies(&dag);
     let mut dependents = vec![Vec::new(); n];
     for (task, deps) in dependencies.iter().enumerate() {
         for &d in deps.iter() {
@@ -170,7 +155,8 @@ fn main() {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: spawn_graph_bound [wavefront|chain|tree|random] [taskweave|tokio]"
+        "{problem}\nusage: spawn_graph_bound [{}] [taskweave|tokio]",
+        common::SHAPES
     );
     std::process::exit(2)
 }
