@@ -171,6 +171,41 @@ impl<P> DependencyGraph<P> {
         Some(started)
     }
 
+    /// Where the graph slots of the first (at most two) dependents of the task in `at`
+    /// are in memory: the slots its end will update, as a hint for prefetching them
+    /// while it runs. 0 for none (or a stale reference). An address is meaningful
+    /// only until the graph next grows, and only as a hint: never dereference one.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{DependencyGraph, Released, TaskId, TaskSpec};
+    ///
+    /// let mut g = DependencyGraph::<()>::with_payloads();
+    /// let mut out = Released::default();
+    /// let (a, b) = (TaskId::new(1), TaskId::new(2));
+    /// let specs = [TaskSpec::new(a), TaskSpec::new(b).dependency(a)];
+    /// g.add_batch_payloads(&specs, vec![(), ()], Instant::now(), &mut out).unwrap();
+    /// let [first, second] = g.dependent_slot_addresses(out.batch[0]);
+    /// assert_ne!(first, 0); // b's slot
+    /// assert_eq!(second, 0);
+    /// assert_eq!(g.dependent_slot_addresses(out.batch[1]), [0, 0]); // b has none
+    /// ```
+    pub fn dependent_slot_addresses(&self, at: SlotRef) -> [usize; 2] {
+        let mut addresses = [0; 2];
+        let Some(s) = self.slots.get(at.slot as usize) else {
+            return addresses;
+        };
+        if s.generation != at.generation {
+            return addresses;
+        }
+        let list = &s.successors;
+        let inline = &list.inline[..usize::from(list.inline_len)];
+        for (address, r) in addresses.iter_mut().zip(inline) {
+            *address = self.slots.as_ptr().wrapping_add(r.slot as usize) as usize;
+        }
+        addresses
+    }
+
     /// Takes the payload of the ready task in `at` without starting it (the task stays
     /// ready in the graph). `None` if the reference is stale or the payload was taken.
     pub fn take_payload(&mut self, at: SlotRef) -> Option<P> {
