@@ -31,6 +31,8 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use taskweave_scheduler::Released;
+
 use super::context;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
@@ -38,7 +40,6 @@ use crate::graph::dispatch::{ExecTask, Pick, MAX_PICK};
 use crate::graph::ended::{End, MAX_BUFFERED_ENDS};
 use crate::sync::Arc;
 use crate::task::Notified;
-use taskweave_scheduler::Released;
 
 /// Consecutive LIFO-slot polls after one task before the slot's task must queue.
 const MAX_LIFO_POLLS_PER_TICK: u32 = 3;
