@@ -60,6 +60,7 @@ pub mod monitor {
 #[cfg(taskweave_loom)]
 #[doc(hidden)]
 pub mod loom_support;
+mod prefetch;
 pub mod runtime;
 pub mod supervise;
 mod sync;

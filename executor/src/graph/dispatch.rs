@@ -504,20 +504,6 @@ fn start_task(payload: &mut Option<ExecTask>) -> Option<Notified> {
     payload.as_mut()?.0.take_notified()
 }
 
-/// Starts loading the cache line at `address` (0: nothing) for writing. A hint only:
-/// the address may be stale.
-fn prefetch_for_write(address: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if address != 0 {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has, and never
-        // dereferences its address (it cannot fault), so any address is sound.
-        unsafe { _mm_prefetch::<_MM_HINT_ET0>(address as *const i8) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = address;
-}
-
 /// The most ready tasks one exchange picks (a worker asks for fewer when the heap
 /// holds fewer than twice this many per worker). 16 rather than 8: a tenth less time
 /// per task on the `dag` bench's binary tree, others unchanged; batches are only ever
@@ -571,7 +557,9 @@ impl Inner {
         // them now, while it runs (most were last written by another core, or long
         // ago by the submission).
         for address in self.graph.dependent_slot_addresses(at) {
-            prefetch_for_write(address);
+            if address != 0 {
+                crate::prefetch::for_write(address as *const u8);
+            }
         }
         Some(task)
     }

@@ -182,16 +182,10 @@ impl Notified {
     /// [`run`](Self::run). Only a hint: it reads nothing and cannot fault.
     #[inline]
     pub(crate) fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let at = self.raw.ptr.as_ptr().cast::<i8>();
-            for line in 0..4 {
-                // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has, and
-                // never dereferences its address (it cannot fault; an address past
-                // the cell is harmless), so any pointer value is sound.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(line * 64)) };
-            }
+        let at = self.raw.ptr.as_ptr().cast::<u8>().cast_const();
+        for line in 0..4 {
+            // An address past the cell is harmless: a prefetch never dereferences it.
+            crate::prefetch::for_read(at.wrapping_add(line * 64));
         }
     }
 
