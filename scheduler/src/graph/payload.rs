@@ -192,12 +192,10 @@ impl<P> DependencyGraph<P> {
     /// ```
     pub fn dependent_slot_addresses(&self, at: SlotRef) -> [usize; 2] {
         let mut addresses = [0; 2];
-        let Some(s) = self.slots.get(at.slot as usize) else {
+        let current = self.slots.get(at.slot as usize);
+        let Some(s) = current.filter(|s| s.generation == at.generation) else {
             return addresses;
         };
-        if s.generation != at.generation {
-            return addresses;
-        }
         let list = &s.successors;
         let inline = &list.inline[..usize::from(list.inline_len)];
         for (address, r) in addresses.iter_mut().zip(inline) {
