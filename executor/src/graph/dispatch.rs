@@ -5,14 +5,15 @@
 //! - The graph owns every submitted task until it ends, as its slot's payload, an
 //!   [`ExecTask`] (no map of our own, and no entry in the runtime's owned-task list:
 //!   shutdown finds ExecutableTasks here). The payload holds the task's first
-//!   `Notified` until the task starts and the runtime's `OwnedTask` reference until it
-//!   ends. A worker picking a `Start` item takes the `Notified` (the graph marks the
-//!   task running; once the lock is released, the worker notes the task's slot in its
-//!   header for the report of its end, see `ended.rs`); that report takes the
+//!   `Notified` until the task starts and the runtime's `OwnedTask` reference until
+//!   it ends. A worker picking a `Start` item takes the `Notified` (the graph marks
+//!   the task running; once the lock is released, the worker notes the task's slot in
+//!   its header for the report of its end, see `ended.rs`); that report takes the
 //!   `OwnedTask` out of the slot. A task doomed before it starts (cancelled, or a
 //!   dependency failed) leaves the graph whole, and its `Notified` is cancelled
-//!   *outside* the lock, which drops the future without polling it. A `Start` item of a task cancelled while queued is stale (its
-//!   slot's generation moved on) and is skipped by the pop that meets it.
+//!   *outside* the lock, which drops the future without polling it. A `Start` item of
+//!   a task cancelled while queued is stale (its slot's generation moved on) and is
+//!   skipped by the pop that meets it.
 //! - A started task that wakes goes back into the heap as a `Wake` item with its own
 //!   key, read from its running slot (which its header names), so its priority and
 //!   deadline boost survive wake-ups.

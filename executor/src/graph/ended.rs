@@ -22,17 +22,17 @@
 //! A report made on one of the runtime's workers goes through the worker
 //! (`WorkerCore::buffer_end`): while the ready heap holds plenty of work (enough for
 //! every worker to pick batches, see `Dispatch::exchange`), the end of a task whose
-//! handle was dropped (nobody awaits it) waits in the worker's buffer and is applied at its next trip to the graph, together with its
-//! next pick — when its picked tasks run out, before it steals or parks, when the
-//! buffer holds [`MAX_BUFFERED_ENDS`], or before it runs its next picked task once the
-//! heap no longer holds plenty; so under load a worker takes the dispatch lock about
-//! once per batch, not once per task, and an end waits at most for the one task its
-//! worker started while work was plenty. Otherwise the end is applied at once (and
-//! the worker picks its next task on the same trip). Elsewhere a report is applied at
-//! once, and so is the end of a task whose handle still exists: that end is recorded
-//! before the handle can resolve. Until a buffered end is applied the graph still
-//! counts the task as running, and its dependents wait; every worker has ready work
-//! meanwhile.
+//! handle was dropped (nobody awaits it) waits in the worker's buffer and is applied
+//! at its next trip to the graph, together with its next pick — when its picked tasks
+//! run out, before it steals or parks, when the buffer holds [`MAX_BUFFERED_ENDS`],
+//! or before it runs its next picked task once the heap no longer holds plenty; so
+//! under load a worker takes the dispatch lock about once per batch, not once per
+//! task, and an end waits at most for the one task its worker started while work was
+//! plenty. Otherwise the end is applied at once (and the worker picks its next task
+//! on the same trip). Elsewhere a report is applied at once, and so is the end of a
+//! task whose handle still exists: that end is recorded before the handle can
+//! resolve. Until a buffered end is applied the graph still counts the task as
+//! running, and its dependents wait; every worker has ready work meanwhile.
 
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 

@@ -11,13 +11,14 @@
 //! - ExecutableTasks: the worker picks ready tasks from the heap, a few at a time
 //!   while it holds many (its share, see `Dispatch::exchange`) and the tasks this
 //!   worker started recently were short (at most `SHORT_TASK` each on average, timed
-//!   between the exchanges that read the clock), and runs them in the order picked. The end of a task it ran is applied to the graph at once, except
-//!   that of a task nobody awaits while the heap holds plenty: that one waits in the
-//!   buffer for the worker's next exchange (`graph/ended.rs`), which happens when it
-//!   has no picked task left and ends or ready tasks wait, before it steals or parks,
-//!   before its next picked task once the heap runs low, and when the buffer is full.
-//!   Neither buffer is shared: picked tasks are not stealable, and a task picked by a
-//!   worker runs on it.
+//!   between the exchanges that read the clock), and runs them in the order picked.
+//!   The end of a task it ran is applied to the graph at once, except that of a task
+//!   nobody awaits while the heap holds plenty: that one waits in the buffer for the
+//!   worker's next exchange (`graph/ended.rs`), which happens when it has no picked
+//!   task left and ends or ready tasks wait, before it steals or parks, before its
+//!   next picked task once the heap runs low, and when the buffer is full. Neither
+//!   buffer is shared: picked tasks are not stealable, and a task picked by a worker
+//!   runs on it.
 //! - A task spawned or woken by a running task takes the worker's LIFO slot and runs
 //!   right after it, at most `MAX_LIFO_POLLS_PER_TICK` times in a row; the slot is not
 //!   stealable, so whatever it displaces goes to the deque.

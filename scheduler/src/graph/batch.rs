@@ -32,15 +32,17 @@
 //!    in one pass in batch order. Any error in steps 1-3 first undoes step 1 (removes
 //!    the ids or the block, frees the slots), so the graph is unchanged.
 //!
-//! Fast path (contiguous ids, every in-batch edge pointing the same way in batch order,
-//! no estimate, no failed dependency: the common large batch): there can be no cycle
-//! (a cycle needs an edge each way) and no rank or failure root to compute, so steps 3
-//! and 4 have nothing to do, step 2 stores nothing per task or edge, and the commit
-//! walks the dependency column again, counting each task's in-batch dependencies and
-//! adding it to their successor lists (in batch order, as the general path does) as it
-//! goes. Batches built in topological order have every edge forward; those built from
-//! the sinks (a tree from its root, say), every edge backward. Other batches take the general path (`topo.rs`): the in-batch edge list
-//! (rebuilt from the dependency column for contiguous ids), steps 3-4, then the commit.
+//! Fast path (contiguous ids, every in-batch edge pointing the same way in batch
+//! order, no estimate, no failed dependency: the common large batch): there can be no
+//! cycle (a cycle needs an edge each way) and no rank or failure root to compute, so
+//! steps 3 and 4 have nothing to do, step 2 stores nothing per task or edge, and the
+//! commit walks the dependency column again, counting each task's in-batch
+//! dependencies and adding it to their successor lists (in batch order, as the
+//! general path does) as it goes. Batches built in topological order have every edge
+//! forward; those built from the sinks (a tree from its root, say), every edge
+//! backward. Other batches take the general path (`topo.rs`): the in-batch edge list
+//! (rebuilt from the dependency column for contiguous ids), steps 3-4, then the
+//! commit.
 //!
 //! Cost: O(tasks + dependency edges) time, with at most one id-index lookup per task
 //! and per dependency (none per task for a block, none per in-range dependency); the

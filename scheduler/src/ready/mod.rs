@@ -49,14 +49,15 @@
 //!   starvation guard).
 //!
 //! plus a bitmap of non-empty levels and a slab owning the items. A task lives in the
-//! slab and in two of its level's structures; when it leaves through one, its entry in
-//! the other goes stale (its sequence number no longer matches the slab slot's) and is
-//! dropped once it reaches the top or front (lazy deletion). That cleanup runs at the
-//! end of every pop or removal, for the one level concerned, so `select` (and `peek`)
-//! only ever reads live tops: O(non-empty levels) to choose, plus O(log n) to pop.
-//! Per-heap counters of stale entries let the common case skip the staleness check
-//! entirely, and heap entries compare as one packed `u128` key. A level whose stale entries outnumber twice its live ones plus 64 is
-//! compacted; an emptied level is cleared.
+//! slab and in two of its level's structures; when it leaves through one, its entry
+//! in the other goes stale (its sequence number no longer matches the slab slot's)
+//! and is dropped once it reaches the top or front (lazy deletion). That cleanup runs
+//! at the end of every pop or removal, for the one level concerned, so `select` (and
+//! `peek`) only ever reads live tops: O(non-empty levels) to choose, plus O(log n) to
+//! pop. Per-heap counters of stale entries let the common case skip the staleness
+//! check entirely, and heap entries compare as one packed `u128` key. A level whose
+//! stale entries outnumber twice its live ones plus 64 is compacted; an emptied level
+//! is cleared.
 //!
 //! Times are stored as nanoseconds since an origin an hour before the queue was
 //! created (earlier instants count as the origin).
