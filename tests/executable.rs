@@ -521,9 +521,10 @@ fn forgotten_tasks_are_unknown_to_later_submissions() {
 
 #[test]
 fn a_resolved_handle_means_the_graph_recorded_the_end_even_under_load() {
-    // Wide batches keep the ready heap full, where workers pick in batches and may hold
-    // back ends (graph/ended.rs) — but never the end of a task whose handle exists. So
-    // once every handle resolved, every record can be forgotten and every id reused.
+    // Wide batches keep the ready heap full, where workers pick in batches and hold
+    // back ends (graph/ended.rs), also those of tasks whose handles exist; a query
+    // records them first (graph/buffered.rs). So once every handle resolved, every
+    // record can be forgotten and every id reused.
     watchdog("ends recorded before handles resolve", || {
         let rt = runtime(2);
         let n = 600u64;
@@ -547,6 +548,60 @@ fn a_resolved_handle_means_the_graph_recorded_the_end_even_under_load() {
             );
             assert_eq!(rt.graph_metrics().running_count(), 0);
         }
+    });
+}
+
+#[test]
+fn queries_record_the_ends_a_busy_worker_holds_back() {
+    // One worker, a wide batch of short tasks: the worker picks several at a time and
+    // holds back the ends of those it ran until its batch is done. Task 1 blocks the
+    // worker (mid-batch) until the checks below are made, after task 0's handle
+    // resolved: the queries must see task 0's end although the worker still holds it.
+    watchdog("held-back ends are recorded by queries", || {
+        let rt = runtime(1);
+        // A first wide graph, so that the worker has seen its tasks are short (it
+        // picks batches only then).
+        let warm_up = 200u64;
+        let mut graph = TaskGraph::new(rt.handle());
+        let handles: Vec<_> = (0..warm_up)
+            .map(|i| graph.add(ExecutableTask::new(async move { i })).unwrap())
+            .collect();
+        graph.submit().unwrap();
+        for (i, h) in (0..warm_up).zip(handles) {
+            assert_eq!(resolve(&rt, h).unwrap(), i);
+        }
+        assert_eq!(rt.handle().forget_finished_tasks(), warm_up as usize);
+
+        let (unblock, blocked) = std::sync::mpsc::channel::<()>();
+        let blocked = Mutex::new(blocked);
+        let n = 100u64;
+        let mut graph = TaskGraph::new(rt.handle());
+        let first = graph.add(ExecutableTask::new(async { 0u64 })).unwrap();
+        let blocker = graph
+            .add(ExecutableTask::new(async move {
+                blocked.lock().unwrap().recv().unwrap();
+                1u64
+            }))
+            .unwrap();
+        let rest: Vec<_> = (2..n)
+            .map(|i| graph.add(ExecutableTask::new(async move { i })).unwrap())
+            .collect();
+        graph.submit().unwrap();
+        assert_eq!(resolve(&rt, first).unwrap(), 0);
+        // The worker is inside task 1 (or about to run it), with the rest of its batch
+        // picked (counted as running): task 0 ended before them.
+        let metrics = rt.graph_metrics();
+        assert_eq!(metrics.succeeded_count(), warm_up + 1);
+        assert!(metrics.running_count() >= 1, "task 1 at least");
+        assert_eq!(rt.metrics().num_alive_tasks(), n as usize - 1);
+        assert_eq!(rt.handle().forget_finished_tasks(), 1, "task 0's record");
+        unblock.send(()).unwrap();
+        assert_eq!(resolve(&rt, blocker).unwrap(), 1);
+        for (i, h) in (2..n).zip(rest) {
+            assert_eq!(resolve(&rt, h).unwrap(), i);
+        }
+        assert_eq!(rt.handle().forget_finished_tasks(), n as usize - 1);
+        assert_eq!(rt.graph_metrics().succeeded_count(), warm_up + n);
     });
 }
 

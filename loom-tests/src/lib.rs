@@ -15,6 +15,9 @@
 //!   run slot.
 //! - `tests/end_report.rs`: a started ExecutableTask's end is reported exactly once,
 //!   by its runner or by its release, whether an abort or shutdown races its run.
+//! - `tests/buffered_ends.rs`: ends held back on workers are recorded exactly once,
+//!   by their worker's exchange or by a query, and a query made after a task's
+//!   handle resolved sees its end.
 //!
 //! This library holds what the models share: `model`, drop counters, a scripted
 //! probe future and a counting waker. Without `--cfg taskweave_loom` it is empty.

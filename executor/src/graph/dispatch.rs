@@ -32,6 +32,9 @@
 //!   while its recent ExecutableTasks were short, see `worker.rs`.) A pick that finds
 //!   the heap empty and one task released by the exchange's own ends starts that task
 //!   directly: alone in the heap, it would be the next pick at any time.
+//! - Ends a worker held back (`buffered.rs`) are recorded by its next exchange, or
+//!   first by any query of what ends change (`lock_recorded`: a task's state, the
+//!   counts, forgetting finished records, cancelling), under this lock either way.
 //! - A worker that finds the lock taken spins for a while (about 100 µs at most)
 //!   before it blocks on it: an exchange holds it for microseconds, and blocking
 //!   costs both workers a futex round trip.
@@ -51,6 +54,7 @@ use taskweave_scheduler::{
 
 use crossbeam_utils::CachePadded;
 
+use super::buffered::{BufferedEnds, Recorded};
 use super::ended::{self, End};
 use crate::sync::Mutex;
 use crate::task::{HeldTask, Notified, OwnedTask, NO_END_REPORT};
@@ -181,6 +185,8 @@ pub(crate) struct Dispatch {
     inner: CachePadded<Mutex<Inner>>,
     /// Read by every worker's loop (`has_ready`): kept off the lock's lines.
     ready_len: CachePadded<AtomicUsize>,
+    /// Ends held back on the workers, recorded in batches (`buffered.rs`).
+    buffered: BufferedEnds,
     limits: super::MachineLimits,
 }
 
@@ -189,7 +195,11 @@ pub(crate) struct Dispatch {
 pub(crate) type Doomed = Vec<(ExecTask, Option<TaskId>)>;
 
 impl Dispatch {
-    pub(crate) fn new(max_finished_records: usize, limits: super::MachineLimits) -> Dispatch {
+    pub(crate) fn new(
+        max_finished_records: usize,
+        limits: super::MachineLimits,
+        workers: usize,
+    ) -> Dispatch {
         Dispatch {
             inner: CachePadded::new(Mutex::new(Inner {
                 graph: DependencyGraph::with_payloads(),
@@ -201,6 +211,7 @@ impl Dispatch {
                 placeholder_stamp: Instant::now(),
             })),
             ready_len: CachePadded::new(AtomicUsize::new(0)),
+            buffered: BufferedEnds::new(workers),
             limits,
         }
     }
@@ -227,6 +238,29 @@ impl Dispatch {
             }
         }
         self.inner.lock()
+    }
+
+    /// The lock, for a query of what ends change: every buffered end is recorded first
+    /// (see `buffered.rs`), leaving in `recorded` what that takes outside the lock.
+    fn lock_recorded(&self, recorded: &mut Recorded) -> crate::sync::MutexGuard<'_, Inner> {
+        let mut guard = self.inner.lock();
+        let mut ends = Vec::new();
+        self.buffered.drain_all_into(&mut ends);
+        if !ends.is_empty() {
+            let inner = &mut *guard;
+            let mut done = Released::default();
+            inner.record(&mut ends, &mut done, &mut recorded.finished);
+            recorded.released += inner.apply(&mut done, &mut recorded.doomed, &mut Now::new(false));
+            self.ready_len.store(inner.ready.len(), Relaxed);
+        }
+        guard
+    }
+
+    /// Holds back the end of a task run on `worker` (called by that worker only) for
+    /// its next exchange, or a query's (`buffered.rs`). Returns how many ends that
+    /// worker holds back now.
+    pub(crate) fn buffer_end(&self, worker: usize, end: End) -> usize {
+        self.buffered.push(worker, end)
     }
 
     /// True if the heap may hold work (a hint).
@@ -308,10 +342,12 @@ impl Dispatch {
     /// tasks that ended, and `doomed` the tasks that will never start, for the caller
     /// to drop and cancel outside the lock. `done` is the caller's scratch buffer for
     /// what the ends release (a worker's own: shared scratch would move between the
-    /// workers' caches with every exchange); it is left empty.
+    /// workers' caches with every exchange); it is left empty. A worker names itself
+    /// as `buffered_by`: the ends it held back are recorded too.
     pub(crate) fn exchange(
         &self,
         ends: &mut Vec<End>,
+        buffered_by: Option<usize>,
         pick: Pick<'_>,
         done: &mut Released<ExecTask>,
         finished: &mut Vec<ExecTask>,
@@ -324,29 +360,11 @@ impl Dispatch {
         let mut notes = Notes::default();
         let mut guard = self.lock_for_exchange();
         let inner = &mut *guard;
-        if inner.closed {
-            // Shutdown cancels every task: their ends are not failures for their
-            // dependents to inherit (their handles resolve as shut down).
-            ends.clear();
+        if let Some(worker) = buffered_by {
+            self.buffered.drain_into(worker, ends);
         }
         done.clear();
-        for end in ends.drain(..) {
-            // Keys are stamped when they enter the heap (`apply`), so the graph's
-            // stamp here is a placeholder.
-            match inner
-                .graph
-                .complete_at(end.at, end.outcome, inner.placeholder_stamp, done)
-            {
-                Ok(held) => {
-                    finished.extend(held);
-                    inner.stats.add_ended();
-                    inner.stats.add_outcome(end.outcome);
-                }
-                // Each end is reported once (ended.rs), by the slot the task
-                // started in, which stays valid until then.
-                Err(e) => debug_assert!(false, "refused end report: {e}"),
-            }
-        }
+        inner.record(ends, done, finished);
         let released = done.ready.len();
         if pick.max > 0 && inner.ready.is_empty() && !inner.closed {
             // The one task released into an empty heap would be the heap's next pick
@@ -403,10 +421,11 @@ impl Dispatch {
     pub(crate) fn cancel(
         &self,
         id: TaskId,
-        doomed: &mut Doomed,
+        recorded: &mut Recorded,
     ) -> Result<bool, Option<TaskState>> {
-        let mut inner = self.inner.lock();
+        let mut inner = self.lock_recorded(recorded);
         let inner = &mut *inner;
+        let doomed = &mut recorded.doomed;
         match inner.graph.state(id) {
             Some(TaskState::Running) => return Ok(false),
             Some(TaskState::Waiting { .. } | TaskState::Ready) => {}
@@ -433,18 +452,18 @@ impl Dispatch {
     }
 
     /// A copy of the counters (for `GraphMetrics`).
-    pub(crate) fn stats(&self) -> super::stats::GraphStats {
-        self.inner.lock().stats
+    pub(crate) fn stats(&self, recorded: &mut Recorded) -> super::stats::GraphStats {
+        self.lock_recorded(recorded).stats
     }
 
     /// The recorded state of a task (for error reporting).
-    pub(crate) fn state(&self, id: TaskId) -> Option<TaskState> {
-        self.inner.lock().graph.state(id)
+    pub(crate) fn state(&self, id: TaskId, recorded: &mut Recorded) -> Option<TaskState> {
+        self.lock_recorded(recorded).graph.state(id)
     }
 
     /// Forgets the records of finished tasks; returns how many.
-    pub(crate) fn forget_finished(&self) -> usize {
-        self.inner.lock().graph.forget_all_finished()
+    pub(crate) fn forget_finished(&self, recorded: &mut Recorded) -> usize {
+        self.lock_recorded(recorded).graph.forget_all_finished()
     }
 
     /// Shutdown: nothing enters the graph or the heap any more. Returns every task
@@ -466,8 +485,8 @@ impl Dispatch {
     }
 
     /// Tasks submitted and not yet ended (waiting, ready or running).
-    pub(crate) fn live(&self) -> usize {
-        self.inner.lock().graph.len()
+    pub(crate) fn live(&self, recorded: &mut Recorded) -> usize {
+        self.lock_recorded(recorded).graph.len()
     }
 }
 
@@ -533,6 +552,38 @@ impl Notes {
 }
 
 impl Inner {
+    /// Records `ends` (emptied) in the graph: what they release or doom goes to
+    /// `done`, the graph's ownership of the tasks to `finished`. After `close` they are
+    /// dropped: shutdown cancels every task, and their ends are not failures for their
+    /// dependents to inherit (their handles resolve as shut down).
+    fn record(
+        &mut self,
+        ends: &mut Vec<End>,
+        done: &mut Released<ExecTask>,
+        finished: &mut Vec<ExecTask>,
+    ) {
+        if self.closed {
+            ends.clear();
+        }
+        for end in ends.drain(..) {
+            // Keys are stamped when they enter the heap (`apply`), so the graph's
+            // stamp here is a placeholder.
+            match self
+                .graph
+                .complete_at(end.at, end.outcome, self.placeholder_stamp, done)
+            {
+                Ok(held) => {
+                    finished.extend(held);
+                    self.stats.add_ended();
+                    self.stats.add_outcome(end.outcome);
+                }
+                // Each end is reported once (ended.rs), by the slot the task
+                // started in, which stays valid until then.
+                Err(e) => debug_assert!(false, "refused end report: {e}"),
+            }
+        }
+    }
+
     /// The best ready item at `now`; a `Start` item marks its task running (stale
     /// ones, of tasks cancelled while queued, are skipped).
     /// Returns the task with the slot it starts in (`None` for a wake-up).

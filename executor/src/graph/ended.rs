@@ -20,19 +20,23 @@
 //! and reports nothing: the graph already knows why it will not run.
 //!
 //! A report made on one of the runtime's workers goes through the worker
-//! (`WorkerCore::buffer_end`): while the ready heap holds plenty of work (enough for
-//! every worker to pick batches, see `Dispatch::exchange`), the end of a task whose
-//! handle was dropped (nobody awaits it) waits in the worker's buffer and is applied
-//! at its next trip to the graph, together with its next pick — when its picked tasks
-//! run out, before it steals or parks, when the buffer holds [`MAX_BUFFERED_ENDS`],
-//! or before it runs its next picked task once the heap no longer holds plenty; so
-//! under load a worker takes the dispatch lock about once per batch, not once per
-//! task, and an end waits at most for the one task its worker started while work was
-//! plenty. Otherwise the end is applied at once (and the worker picks its next task
-//! on the same trip). Elsewhere a report is applied at once, and so is the end of a
-//! task whose handle still exists: that end is recorded before the handle can
-//! resolve. Until a buffered end is applied the graph still counts the task as
-//! running, and its dependents wait; every worker has ready work meanwhile.
+//! (`WorkerCore::buffer_end`). While the worker still holds short tasks it picked in a
+//! batch, or the ready heap holds plenty of work (enough for every worker to pick
+//! batches, see `Dispatch::exchange`), the end is held back in the worker's buffer
+//! (`buffered.rs`) and recorded at its next trip to the graph, together with its next
+//! pick: when its picked tasks run out, before it steals or parks, when it holds
+//! [`MAX_BUFFERED_ENDS`], or, if its tasks are not short, before it runs its next
+//! picked task once the heap no longer holds plenty. So a worker takes the dispatch
+//! lock about once per batch, not once per task; an end waits at most for the rest of
+//! its worker's batch of short tasks, or for the one task its worker started while
+//! work was plenty. Otherwise the end is recorded at once (and the worker picks its
+//! next tasks on the same trip). Elsewhere a report is recorded at once.
+//!
+//! A held-back end may belong to a task whose handle resolves meanwhile: every query
+//! that reads what ends change (the task's state, the counts, forgetting finished
+//! records, cancelling) records the held-back ends first, so what the handle's owner
+//! asks next agrees with the handle. Until an end is recorded the graph counts its
+//! task as running, and its dependents wait.
 
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 
@@ -67,14 +71,10 @@ pub(crate) fn claim(task: RawTask) -> Option<SlotRef> {
     }
 }
 
-/// Reports a claimed end: on one of this runtime's workers through its buffer (held
-/// back only if `task`'s handle is gone, see the module docs), elsewhere at once.
-pub(crate) fn report(shared: &Shared, task: RawTask, end: End) {
-    // Whoever holds the task's handle must find the end recorded once the handle
-    // resolves (a dependency on it, `forget_finished_tasks`, its state), so only the
-    // ends of tasks nobody awaits may wait.
-    let may_wait = !task.state().load().is_join_interested();
-    if let Some(end) = crate::runtime::buffer_end(shared, end, may_wait) {
+/// Reports a claimed end: on one of this runtime's workers through that worker (which
+/// may hold it back, see the module docs), elsewhere at once.
+pub(crate) fn report(shared: &Shared, end: End) {
+    if let Some(end) = crate::runtime::buffer_end(shared, end) {
         let mut ends = vec![end];
         crate::runtime::apply_ends(shared, &mut ends);
     }

@@ -8,6 +8,7 @@ use std::task::{ready, Context, Poll};
 use taskweave_scheduler::{FailureReason, TaskId, TaskState};
 
 use super::body::BoxError;
+use super::buffered::Recorded;
 use super::submit::ExecSchedule;
 use crate::runtime::shared::Shared;
 use crate::task::JoinHandle;
@@ -114,8 +115,8 @@ impl<T> TaskHandle<T> {
             self.join.abort();
             return;
         };
-        let mut doomed = Vec::new();
-        match shared.dispatch.cancel(self.id, &mut doomed) {
+        let mut recorded = Recorded::default();
+        match shared.dispatch.cancel(self.id, &mut recorded) {
             Ok(true) => {}
             Ok(false) => {
                 // Running (or picked and about to run): stop the future. The task's
@@ -126,7 +127,7 @@ impl<T> TaskHandle<T> {
             }
             Err(_) => {} // finished already, or forgotten
         }
-        crate::graph::cancel_doomed(doomed);
+        recorded.settle(shared);
     }
 
     /// True once the task has finished (or will never run).
@@ -160,7 +161,10 @@ impl<T> TaskHandle<T> {
         let Some(shared) = self.shared() else {
             return TaskError::Cancelled;
         };
-        match shared.dispatch.state(self.id) {
+        let mut recorded = Recorded::default();
+        let state = shared.dispatch.state(self.id, &mut recorded);
+        recorded.settle(shared);
+        match state {
             Some(TaskState::Failed(FailureReason::DependencyFailed(root))) => {
                 TaskError::DependencyFailed(root)
             }

@@ -15,7 +15,7 @@
 //!
 //! Files: `executable.rs` (builder), `body.rs` (what runs), `run.rs` (the runner:
 //! attempts, timeout, retries), `ended.rs` (reporting a task's end to the graph,
-//! exactly once, in batches), `retry.rs` (policies and backoff),
+//! exactly once, in batches), `buffered.rs` (ends held back on the workers), `retry.rs` (policies and backoff),
 //! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`,
 //! `stats.rs` (counters: submitted, started, outcomes; [`GraphMetrics`]),
 //! `admit.rs` (the resource monitor's gate: in-flight permits taken at a task's first
@@ -24,6 +24,7 @@
 pub(crate) mod admit;
 pub(crate) mod backlog;
 mod body;
+pub(crate) mod buffered;
 pub(crate) mod dispatch;
 pub(crate) mod ended;
 mod executable;

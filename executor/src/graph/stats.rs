@@ -105,7 +105,10 @@ pub struct GraphMetrics {
 
 impl GraphMetrics {
     fn stats(&self) -> GraphStats {
-        self.shared.dispatch.stats()
+        let mut recorded = super::buffered::Recorded::default();
+        let stats = self.shared.dispatch.stats(&mut recorded);
+        recorded.settle(&self.shared);
+        stats
     }
 
     /// Tasks accepted by `submit` or `TaskGraph::submit`.

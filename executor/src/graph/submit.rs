@@ -22,6 +22,7 @@ use taskweave_scheduler::{FailureReason, GraphError, SpecBatch, SpecError, TaskI
 use super::admit::{self, Pending, Ticket};
 use super::backlog::{self, Reservation};
 use super::body::TaskBody;
+use super::buffered::Recorded;
 use super::dispatch::{Doomed, ExecTask, Refused, Specs};
 use super::ended;
 use super::executable::ExecutableTask;
@@ -183,7 +184,7 @@ impl Schedule for ExecSchedule {
     fn release(&self, task: &RawTask) -> Option<OwnedTask> {
         if let Some(at) = ended::claim(*task) {
             let outcome = Err(FailureReason::Cancelled);
-            ended::report(&self.shared, *task, ended::End { at, outcome });
+            ended::report(&self.shared, ended::End { at, outcome });
         }
         None
     }
@@ -420,7 +421,10 @@ impl Handle {
     /// many were forgotten. The runtime also does this by itself past
     /// [`Builder::max_finished_task_records`](crate::runtime::Builder::max_finished_task_records).
     pub fn forget_finished_tasks(&self) -> usize {
-        self.shared.dispatch.forget_finished()
+        let mut recorded = Recorded::default();
+        let forgotten = self.shared.dispatch.forget_finished(&mut recorded);
+        recorded.settle(&self.shared);
+        forgotten
     }
 }
 

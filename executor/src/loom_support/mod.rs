@@ -2,7 +2,8 @@
 //! `loom-tests/`. Compiled only under `--cfg taskweave_loom`; not part of the API.
 //!
 //! `gate.rs` has the monitor gate's and the supervisor run slot's handles;
-//! `end_report.rs` a task reporting its end as an ExecutableTask does.
+//! `end_report.rs` a task reporting its end as an ExecutableTask does; `buffered.rs`
+//! the workers' held-back ends and the queries that record them.
 //!
 //! Nothing here adds behaviour: every method forwards to the executor's own code
 //! (task state machine, owned-task list, `Parker`, `Idle`, the injector model), except
@@ -26,6 +27,7 @@
 //! the task cell and counts its own drop), so a model can assert that every task was
 //! freed exactly once.
 
+mod buffered;
 mod end_report;
 mod gate;
 
@@ -39,6 +41,7 @@ use crate::sync::{
 };
 use crate::task::{self, JoinHandle, Notified, OwnedTask, OwnedTasks, RawTask, Schedule};
 
+pub use buffered::BufferedEndsModel;
 pub use end_report::{EndReportModel, Owned, PickedRun, Reporter};
 pub use gate::{BacklogModel, GateModel, RunPermit, RunSlotModel, TicketModel};
 

@@ -214,7 +214,11 @@ impl Builder {
             remotes,
             idle: Idle::new(workers),
             owned: OwnedTasks::new(workers * 16),
-            dispatch: crate::graph::dispatch::Dispatch::new(self.max_finished_task_records, limits),
+            dispatch: crate::graph::dispatch::Dispatch::new(
+                self.max_finished_task_records,
+                limits,
+                workers,
+            ),
             monitor,
             shutdown: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),

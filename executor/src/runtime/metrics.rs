@@ -78,12 +78,18 @@ impl RuntimeMetrics {
     /// Tasks spawned or submitted and not yet completed (including blocking tasks and
     /// ExecutableTasks waiting for their dependencies).
     pub fn num_alive_tasks(&self) -> usize {
-        self.shared.owned.len() + self.shared.dispatch.live()
+        let mut recorded = crate::graph::buffered::Recorded::default();
+        let live = self.shared.dispatch.live(&mut recorded);
+        recorded.settle(&self.shared);
+        self.shared.owned.len() + live
     }
 
     /// Tasks ever spawned on this runtime, ExecutableTasks submitted included.
     pub fn spawned_tasks_count(&self) -> u64 {
-        self.shared.owned.bound_count() + self.shared.dispatch.stats().submitted()
+        let mut recorded = crate::graph::buffered::Recorded::default();
+        let submitted = self.shared.dispatch.stats(&mut recorded).submitted();
+        recorded.settle(&self.shared);
+        self.shared.owned.bound_count() + submitted
     }
 
     /// Tasks waiting in the global injector.

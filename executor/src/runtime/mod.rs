@@ -334,17 +334,15 @@ pub(crate) fn on_worker_of(shared: &shared::Shared) -> bool {
     context::with_worker(|w| w.is_some_and(|w| w.serves(shared)))
 }
 
-/// Hands an ExecutableTask's end to this worker (see `graph/ended.rs`; `may_wait`:
-/// it may wait in the worker's buffer) if this is a worker of the runtime whose shared
-/// state is `shared`; else hands it back.
+/// Hands an ExecutableTask's end to this worker (see `graph/ended.rs`) if this is a
+/// worker of the runtime whose shared state is `shared`; else hands it back.
 pub(crate) fn buffer_end(
     shared: &shared::Shared,
     end: crate::graph::ended::End,
-    may_wait: bool,
 ) -> Option<crate::graph::ended::End> {
     context::with_worker(|w| match w {
         Some(w) if w.serves(shared) => {
-            w.buffer_end(end, may_wait);
+            w.buffer_end(end);
             None
         }
         _ => Some(end),
@@ -363,7 +361,7 @@ pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::e
     };
     let released = shared
         .dispatch
-        .exchange(ends, pick, &mut done, &mut finished, &mut doomed)
+        .exchange(ends, None, pick, &mut done, &mut finished, &mut doomed)
         .released;
     drop(finished);
     shared.notify_ready_heap(released);

@@ -12,13 +12,15 @@
 //!   while it holds many (its share, see `Dispatch::exchange`) and the tasks this
 //!   worker started recently were short (at most `SHORT_TASK` each on average, timed
 //!   between the exchanges that read the clock), and runs them in the order picked.
-//!   The end of a task it ran is applied to the graph at once, except that of a task
-//!   nobody awaits while the heap holds plenty: that one waits in the buffer for the
-//!   worker's next exchange (`graph/ended.rs`), which happens when it has no picked
-//!   task left and ends or ready tasks wait, before it steals or parks, before its
-//!   next picked task once the heap runs low, and when the buffer is full. Neither
-//!   buffer is shared: picked tasks are not stealable, and a task picked by a worker
-//!   runs on it.
+//!   The end of a task it ran is applied to the graph at once, except while the
+//!   worker holds a batch of short tasks or the heap holds plenty: then it is held
+//!   back for the worker's next exchange (`graph/ended.rs`), which happens when it has
+//!   no picked task left and ends or ready tasks wait, before it steals or parks, when
+//!   it holds `MAX_BUFFERED_ENDS`, and (if its tasks are not short) before its next
+//!   picked task once the heap runs low. Picked tasks are not stealable: a task picked
+//!   by a worker runs on it. Held-back ends are in the dispatch's buffer for this
+//!   worker, which only this worker adds to, and which queries of the graph record
+//!   (`graph/buffered.rs`).
 //! - A task spawned or woken by a running task takes the worker's LIFO slot and runs
 //!   right after it, at most `MAX_LIFO_POLLS_PER_TICK` times in a row; the slot is not
 //!   stealable, so whatever it displaces goes to the deque.
@@ -59,8 +61,13 @@ pub(crate) struct WorkerCore {
     lifo_slot: std::cell::Cell<Option<Notified>>,
     /// Ready ExecutableTasks picked from the heap, best first, to run on this worker.
     picked: RefCell<VecDeque<Notified>>,
-    /// Ends of ExecutableTasks run here, not yet applied to the graph.
+    /// Ends of ExecutableTasks run here, on their way to the graph (scratch for each
+    /// exchange, which also records the ends held back in the dispatch's buffer for
+    /// this worker).
     ended: RefCell<Vec<End>>,
+    /// Ends this worker held back since its last exchange (fewer if a query recorded
+    /// them meanwhile, see `graph/buffered.rs`).
+    held_back: std::cell::Cell<usize>,
     /// The graph's ownership of tasks whose end the last exchange recorded, dropped
     /// outside the lock; kept between exchanges so that recording ends allocates
     /// nothing.
@@ -74,7 +81,8 @@ pub(crate) struct WorkerCore {
     paced_at: std::cell::Cell<Option<Instant>>,
     started_since: std::cell::Cell<u32>,
     short_tasks: std::cell::Cell<bool>,
-    /// True while `picked` or `ended` may be non-empty: the one check a tick makes
+    /// True while `picked` or `ended` may be non-empty, or ends are held back: the one
+    /// check a tick makes
     /// before the heap's hint when this worker runs no ExecutableTasks.
     exec_local: std::cell::Cell<bool>,
     tick: std::cell::Cell<u32>,
@@ -91,6 +99,7 @@ impl WorkerCore {
             lifo_slot: std::cell::Cell::new(None),
             picked: RefCell::new(VecDeque::with_capacity(MAX_PICK)),
             ended: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
+            held_back: std::cell::Cell::new(0),
             finished: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
             released: RefCell::new(Released::default()),
             paced_at: std::cell::Cell::new(None),
@@ -118,22 +127,24 @@ impl WorkerCore {
         }
     }
 
-    /// Records the end of an ExecutableTask run on this worker. If it `may_wait` (no
-    /// handle awaits the task) and the heap holds plenty of ready work (enough for
-    /// every worker to pick batches), the end waits in the buffer for the worker's next
-    /// trip to the graph; otherwise, or once the buffer is full, it is applied at once
-    /// — and if the worker has no picked task left, it picks its next ones on the same
+    /// Records the end of an ExecutableTask run on this worker. While this worker
+    /// holds a batch of short tasks it picked, or the heap holds plenty of ready work
+    /// (enough for every worker to pick batches), the end is held back for the
+    /// worker's next trip to the graph (or a query's, see `graph/buffered.rs`);
+    /// otherwise, or once [`MAX_BUFFERED_ENDS`] are held back, it is applied at once —
+    /// and if the worker has no picked task left, it picks its next ones on the same
     /// trip.
-    pub(crate) fn buffer_end(&self, end: End, may_wait: bool) {
-        let buffered = {
-            let mut ended = self.ended.borrow_mut();
-            ended.push(end);
-            ended.len()
-        };
+    pub(crate) fn buffer_end(&self, end: End) {
         self.exec_local.set(true);
-        if may_wait && self.ready_is_plenty() && buffered < MAX_BUFFERED_ENDS {
+        let holds_short_picks = self.short_tasks.get() && !self.picked.borrow().is_empty();
+        if (holds_short_picks || self.ready_is_plenty())
+            && self.held_back.get() + 1 < MAX_BUFFERED_ENDS
+        {
+            let held_back = self.shared.dispatch.buffer_end(self.index, end);
+            self.held_back.set(held_back);
             return;
         }
+        self.ended.borrow_mut().push(end);
         let max_pick = if self.picked.borrow().is_empty() {
             MAX_PICK
         } else {
@@ -165,11 +176,15 @@ impl WorkerCore {
         };
         let exchanged = shared.dispatch.exchange(
             &mut ends,
+            // Only this worker adds to its buffer: none held back, none there.
+            (self.held_back.get() > 0).then_some(self.index),
             pick,
             &mut self.released.borrow_mut(),
             &mut finished,
             &mut doomed,
         );
+        // It recorded the ends held back too (re-entrant reports below count anew).
+        self.held_back.set(0);
         if let Some(now) = exchanged.now {
             self.pace(now);
         }
@@ -240,14 +255,16 @@ impl WorkerCore {
                 next
             };
             if let Some(task) = next {
-                if !self.ended.borrow().is_empty() && !self.ready_is_plenty() {
-                    // Ready work ran low while this worker held ends back: release
-                    // their dependents before running on, so nobody idles for them.
+                if self.held_back.get() > 0 && !self.short_tasks.get() && !self.ready_is_plenty() {
+                    // Ready work ran low while this worker held ends back and its
+                    // tasks are not short: release their dependents before running on,
+                    // so nobody idles for them. (Short tasks' ends wait for the end of
+                    // the batch: a trip per task would cost more than they do.)
                     self.exchange(0);
                 }
                 return Some(self.started(task));
             }
-            if self.ended.borrow().is_empty() {
+            if self.held_back.get() == 0 {
                 self.exec_local.set(false);
             }
         }
