@@ -32,6 +32,13 @@
 //! - `backlog_close_wakes_a_waiting_submitter`: shutdown while `submit_wait` waits.
 //! - `a_start_leaving_the_backlog_wakes_a_waiting_submitter`: a task starts — takes its
 //!   slot and leaves the full backlog in one CAS — while `submit_wait` waits for room.
+//! - `a_spare_permit_reaches_a_waiting_task`: a worker whose ledger keeps the only
+//!   permit as its spare starts its next task with it, ends it and settles, while
+//!   another task asks for a permit (the worker reads `QUEUED` with a plain load: a
+//!   waiter it misses is granted by its next end or settling, which are RMWs).
+//! - `batched_leavings_reach_a_waiting_submitter`: a worker starts a task with its
+//!   spare permit (its leaving the full backlog only noted in its ledger), ends it and
+//!   settles, while `submit_wait` waits for room.
 #![cfg(taskweave_loom)]
 
 use std::future::poll_fn;
@@ -219,6 +226,69 @@ fn a_start_leaving_the_backlog_wakes_a_waiting_submitter() {
         let reserved = block_on(poll_fn(|cx| gate.poll_reserve(1, cx, &mut registration)));
         assert!(reserved, "the start made room, the submitter got it");
         starter.join().unwrap();
+        assert_eq!(gate.pending(), 1, "the submitter's task is the one pending");
+        assert_eq!(registration, None, "no registration left behind");
+    });
+}
+
+/// A gate of limit 1 whose first start (measured for latency, so never kept in a
+/// ledger) is done, and whose worker 0 keeps the only permit as its ledger's spare.
+fn gate_with_a_spare(pending_capacity: usize) -> Arc<GateModel> {
+    let gate = Arc::new(GateModel::with_backlog(1, pending_capacity));
+    let (waker, _) = CountingWaker::new();
+    for worker in [None, Some(0)] {
+        let mut task = match worker {
+            None => gate.submit(0),
+            Some(worker) => gate.submit_on(worker, 0),
+        };
+        assert!(poll_once(&mut poll_fn(|cx| task.poll_start(cx)), &waker).is_ready());
+        task.finish();
+    }
+    assert_eq!(gate.in_flight(), 0, "the spare permit is held by no task");
+    gate
+}
+
+#[test]
+fn a_spare_permit_reaches_a_waiting_task() {
+    model(|| {
+        let gate = gate_with_a_spare(16);
+        let g = gate.clone();
+        let worker = thread::spawn(move || {
+            let mut next = g.submit_on(0, 0);
+            // With the spare, or (if it saw the waiter) after the waiter ran.
+            block_on(poll_fn(|cx| next.poll_start(cx)));
+            next.finish();
+            g.settle(0);
+        });
+        let mut waiting = gate.submit(0);
+        block_on(poll_fn(|cx| waiting.poll_start(cx)));
+        assert_eq!(gate.in_flight(), 1, "never more than the limit");
+        waiting.finish();
+        worker.join().unwrap();
+        gate.settle(0);
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+        assert_eq!(gate.pending(), 0);
+        assert_eq!(gate.completed(), 4);
+    });
+}
+
+#[test]
+fn batched_leavings_reach_a_waiting_submitter() {
+    model(|| {
+        let gate = gate_with_a_spare(1);
+        let mut task = gate.submit_on(0, 0); // the backlog is full: one task pending
+        let g = gate.clone();
+        let worker = thread::spawn(move || {
+            let (waker, _) = CountingWaker::new();
+            assert!(poll_once(&mut poll_fn(|cx| task.poll_start(cx)), &waker).is_ready());
+            task.finish();
+            g.settle(0);
+        });
+        let mut registration = None;
+        let reserved = block_on(poll_fn(|cx| gate.poll_reserve(1, cx, &mut registration)));
+        assert!(reserved, "the start made room, the submitter got it");
+        worker.join().unwrap();
         assert_eq!(gate.pending(), 1, "the submitter's task is the one pending");
         assert_eq!(registration, None, "no registration left behind");
     });

@@ -21,7 +21,10 @@
 //! a task that declared nothing, a free slot, nobody waiting — is one CAS of the state
 //! (take a slot, leave the backlog); the common end is one `fetch_sub` of it plus the
 //! completion count on the same cache line. No fence, no lock, no clock (but for the
-//! sampled starts).
+//! sampled starts). On a worker running a batch of such tasks, even that is batched:
+//! an end leaves its permit in the worker's ledger for the worker's next start, and
+//! the ledger hands on leavings and completions every few tasks (`admit/ledger.rs`),
+//! as long as nobody waits.
 //!
 //! Invariants:
 //! - `in_flight` counts the permits held (granted and not yet released); a permit is
@@ -91,6 +94,8 @@ pub(crate) struct GateConfig {
     /// Share of total memory kept free when the budget follows pressure.
     pub(crate) memory_headroom: f32,
     pub(crate) pending_capacity: usize,
+    /// The runtime's workers (one ledger each, `admit/ledger.rs`).
+    pub(crate) workers: usize,
 }
 
 /// A held permit: an in-flight slot and, for declared needs, the admission share.
@@ -179,6 +184,9 @@ pub(crate) struct Gate {
     abandoned: AtomicU64,
     /// Set each tick: the next start measures its latency.
     sample_next: AtomicBool,
+    /// One per worker: what its starts and ends hold back from the state
+    /// (`admit/ledger.rs`).
+    ledgers: Box<[CachePadded<Ledger>]>,
 }
 
 /// A snapshot of the gate's counters (see `MonitorStatus`).
@@ -198,8 +206,11 @@ pub(crate) struct GateCounts {
     pub(crate) last_decision: Decision,
 }
 
+mod ledger;
 mod ticket;
 mod wait;
+
+use ledger::Ledger;
 
 pub(crate) use ticket::{Pending, Ticket};
 use wait::{Entry, WaitQueue, WaitState, Waiter};
@@ -231,6 +242,9 @@ impl Gate {
             tick_peak: AtomicUsize::new(0),
             abandoned: AtomicU64::new(0),
             sample_next: AtomicBool::new(true),
+            ledgers: (0..config.workers)
+                .map(|_| CachePadded::default())
+                .collect(),
         }
     }
 
@@ -374,7 +388,8 @@ impl Gate {
     /// One monitor tick: feeds the controller what happened since the last one, sets
     /// the new limit and memory budget, and grants what now fits.
     pub(crate) fn on_pressure(&self, pressure: &Pressure) {
-        let in_flight = self.in_flight();
+        // Spare permits in the workers' ledgers are held by no task.
+        let in_flight = self.in_flight().saturating_sub(self.ledger_totals().0);
         let peak = self.tick_peak.swap(in_flight, Relaxed).max(in_flight);
         let limit = {
             let mut ticks = self.ticks.lock();
@@ -452,14 +467,17 @@ impl Gate {
                 ticks.controller.last_decision(),
             )
         };
-        let in_flight = self.in_flight();
-        let completed = self.backlog.counts.completed.load(Relaxed);
+        // What the workers' ledgers hold back (`admit/ledger.rs`): spare permits are
+        // held by no task, their leavings and completions are not in the state yet.
+        let (spare, left, ledger_completed) = self.ledger_totals();
+        let in_flight = self.in_flight().saturating_sub(spare);
+        let completed = self.backlog.counts.completed.load(Relaxed) + ledger_completed;
         GateCounts {
             limit: self.limit.load(Relaxed),
             in_flight,
             peak_in_flight: self.peak_in_flight.load(Relaxed),
             waiting: self.waiting.load(Relaxed),
-            pending: self.backlog.len(),
+            pending: self.backlog.len().saturating_sub(left),
             pending_capacity: self.backlog.capacity(),
             started: completed + self.abandoned.load(Relaxed) + in_flight as u64,
             completed,

@@ -26,6 +26,8 @@ struct Polled {
     ticket: Ticket,
     wakes: std::sync::Arc<Wakes>,
     waker: Waker,
+    /// The worker it starts and ends on (with that worker's ledger), if any.
+    worker: Option<usize>,
 }
 
 impl Polled {
@@ -39,14 +41,24 @@ impl Polled {
             ticket: Ticket::new(Requirements::new(0.0, memory), priority, pending),
             waker: wakes.clone().into(),
             wakes,
+            worker: None,
         }
+    }
+    /// A task counted in the backlog that starts and ends on `worker`.
+    fn on_worker(gate: &Arc<Gate>, worker: usize, memory: u64) -> Polled {
+        gate.backlog.reserve(1);
+        let mut task = Polled::counted(gate, 5, memory, Pending::Counted);
+        task.worker = Some(worker);
+        task
     }
     fn started(&mut self) -> bool {
         let mut cx = Context::from_waker(&self.waker);
-        self.ticket.poll_start(&self.gate, &mut cx).is_ready()
+        self.ticket
+            .poll_start(&self.gate, self.worker, &mut cx)
+            .is_ready()
     }
     fn finish(&mut self) {
-        self.ticket.finish(&self.gate);
+        self.ticket.finish(&self.gate, self.worker);
     }
     fn woken(&self) -> usize {
         self.wakes.0.load(SeqCst)
@@ -70,6 +82,7 @@ fn gate(limit: usize, memory: u64, pending_capacity: usize) -> Arc<Gate> {
         capacity: Budget::new(4.0, memory),
         memory_headroom: 0.1,
         pending_capacity,
+        workers: 2,
     }))
 }
 
@@ -235,6 +248,7 @@ fn a_tick_moves_the_limit_and_grants_what_fits() {
         capacity: Budget::new(4.0, 0),
         memory_headroom: 0.1,
         pending_capacity: 8,
+        workers: 1,
     }));
     let mut running = Polled::new(&g, 5, 0);
     assert!(running.started());
@@ -307,4 +321,151 @@ fn a_newcomer_queues_behind_a_waiter_and_the_queue_flag_clears_when_it_empties()
     }
     let c = g.counts();
     assert_eq!((c.in_flight, c.waiting, c.completed), (0, 0, 6));
+}
+
+// ---- Worker ledgers (ledger.rs) ----------------------------------------------------
+
+/// The state's raw counts: (permits held, pending), and the completion count, as the
+/// state has them (without what the ledgers hold back).
+fn raw(g: &Gate) -> (usize, usize, u64) {
+    (
+        g.in_flight(),
+        g.backlog.len(),
+        g.backlog.counts.completed.load(SeqCst),
+    )
+}
+
+/// A gate whose first start (measured for latency, so never kept in a ledger) is
+/// done — one task started and finished, not on a worker — with its completion and
+/// abandon counts set back to zero.
+fn gate_past_first_sample(limit: usize, memory: u64, pending_capacity: usize) -> Arc<Gate> {
+    let g = gate(limit, memory, pending_capacity);
+    let mut first = Polled::new(&g, 5, 0);
+    assert!(first.started());
+    first.finish();
+    g.backlog.counts.completed.store(0, SeqCst);
+    g.abandoned.store(0, SeqCst);
+    g
+}
+
+#[test]
+fn a_worker_reuses_its_spare_permit_without_touching_the_state() {
+    let g = gate_past_first_sample(1, 0, 8);
+    let mut a = Polled::on_worker(&g, 0, 0);
+    let mut b = Polled::on_worker(&g, 0, 0);
+    assert!(a.started());
+    assert_eq!(raw(&g), (1, 1, 0));
+    a.finish();
+    // The permit stays with worker 0: the state still counts it, the counts do not.
+    assert_eq!(raw(&g), (1, 1, 0));
+    let c = g.counts();
+    assert_eq!(
+        (c.in_flight, c.pending, c.started, c.completed),
+        (0, 1, 1, 1)
+    );
+    assert!(b.started(), "the spare permit, though the limit is 1");
+    assert_eq!(raw(&g), (1, 1, 0), "no write to the state");
+    let c = g.counts();
+    assert_eq!(
+        (c.in_flight, c.pending, c.started, c.completed),
+        (1, 0, 2, 1)
+    );
+    b.finish();
+    g.settle(0);
+    assert_eq!(raw(&g), (0, 0, 2));
+    let c = g.counts();
+    assert_eq!(
+        (c.in_flight, c.pending, c.started, c.completed),
+        (0, 0, 2, 2)
+    );
+}
+
+#[test]
+fn a_waiter_gets_the_spare_permit_when_its_worker_settles() {
+    let g = gate_past_first_sample(1, 0, 8);
+    let mut a = Polled::on_worker(&g, 0, 0);
+    assert!(a.started());
+    a.finish();
+    let mut waiting = Polled::new(&g, 1, 0);
+    assert!(
+        !waiting.started(),
+        "the spare permit counts against the limit"
+    );
+    assert_eq!(waiting.woken(), 0);
+    g.settle(0); // the worker is about to run something else, or to park
+    assert_eq!(waiting.woken(), 1);
+    assert!(waiting.started());
+    assert_eq!(raw(&g), (1, 0, 1));
+}
+
+#[test]
+fn a_start_that_finds_a_waiter_hands_it_the_spare_and_queues_behind_it() {
+    let g = gate_past_first_sample(1, 0, 8);
+    let mut a = Polled::on_worker(&g, 0, 0);
+    assert!(a.started());
+    a.finish();
+    let mut waiting = Polled::new(&g, 1, 0);
+    assert!(!waiting.started());
+    let mut next = Polled::on_worker(&g, 0, 0);
+    assert!(!next.started(), "it queues behind the waiter");
+    assert_eq!(waiting.woken(), 1, "settled: the spare went to the waiter");
+    assert!(waiting.started());
+    waiting.finish();
+    assert_eq!(next.woken(), 1);
+    assert!(next.started());
+    next.finish(); // nothing waits: the permit may stay with worker 0
+    let c = g.counts();
+    assert_eq!(
+        (c.in_flight, c.pending, c.started, c.completed),
+        (0, 0, 3, 3)
+    );
+}
+
+#[test]
+fn an_end_keeps_no_spare_while_a_task_waits() {
+    let g = gate_past_first_sample(2, 0, 8);
+    let mut a = Polled::on_worker(&g, 0, 0);
+    let mut b = Polled::new(&g, 5, 0);
+    assert!(a.started() && b.started());
+    let mut waiting = Polled::new(&g, 1, 0);
+    assert!(!waiting.started());
+    a.finish();
+    assert_eq!(waiting.woken(), 1, "released at once, not kept");
+    assert!(waiting.started());
+    assert_eq!(raw(&g).0, 2);
+}
+
+#[test]
+fn declared_tasks_keep_no_spare() {
+    let g = gate_past_first_sample(1, 100, 8);
+    let mut a = Polled::on_worker(&g, 0, 10);
+    assert!(a.started());
+    a.finish();
+    assert_eq!(raw(&g), (0, 0, 1), "released and counted at once");
+    assert_eq!(g.counts().used.memory, 0);
+}
+
+#[test]
+fn a_ledger_settles_its_counts_every_max_batched_tasks() {
+    // Some of these starts are sampled for latency (one in 16 per thread): their ends
+    // are released at once, which changes nothing in what is checked.
+    let g = gate_past_first_sample(1, 0, 64);
+    let n = 2 * super::ledger::MAX_BATCHED as usize + 3;
+    let mut tasks: Vec<_> = (0..n).map(|_| Polled::on_worker(&g, 1, 0)).collect();
+    for (i, task) in tasks.iter_mut().enumerate() {
+        assert!(task.started(), "task {i}");
+        task.finish();
+        // The counts are exact whatever the ledger holds back...
+        let c = g.counts();
+        assert_eq!(
+            (c.in_flight, c.pending, c.started, c.completed),
+            (0, n - i - 1, i as u64 + 1, i as u64 + 1)
+        );
+        // ...and the state lags by less than a batch.
+        let (_, pending, completed) = raw(&g);
+        assert!(pending - (n - i - 1) < super::ledger::MAX_BATCHED as usize);
+        assert!(i as u64 + 1 - completed < u64::from(super::ledger::MAX_BATCHED));
+    }
+    g.settle(1);
+    assert_eq!(raw(&g), (0, 0, n as u64));
 }

@@ -53,7 +53,7 @@ pub(super) const IN_FLIGHT_MAX: u64 = IN_FLIGHT_MASK;
 /// The state's flag: the gate's wait queue holds entries (`admit.rs`).
 pub(super) const QUEUED: u64 = 1 << 24;
 /// The state's flag: submitters wait for room in the backlog.
-const ROOM: u64 = 1 << 25;
+pub(super) const ROOM: u64 = 1 << 25;
 /// Where the state's pending count starts.
 const PENDING_SHIFT: u32 = 26;
 /// One pending task in the state.

@@ -147,7 +147,7 @@ impl<B: TaskBody> Executable<B> {
     fn report(&mut self, outcome: Result<(), FailureReason>, waker: &std::task::Waker) {
         if let (Some(ticket), Some(gate)) = (&mut self.ticket, gate(&self.runtime)) {
             // Free the slot first, so the task it goes to can be the next one run.
-            ticket.finish(gate);
+            ticket.finish(gate, crate::runtime::worker_of(shared(&self.runtime)));
         }
         let Some(task) = RawTask::of_waker(waker) else {
             // Polled through a foreign waker (never by our workers): the release
@@ -208,7 +208,8 @@ impl<B: TaskBody> Future for Executable<B> {
         // Monitor gate (admit.rs): before the body first runs, take an in-flight permit
         // (and the declared resources); without one, wait to be granted it.
         if let (Some(ticket), Some(gate)) = (&mut this.ticket, gate(&this.runtime)) {
-            if ticket.poll_start(gate, cx).is_pending() {
+            let worker = crate::runtime::worker_of(shared(&this.runtime));
+            if ticket.poll_start(gate, worker, cx).is_pending() {
                 return Poll::Pending;
             }
         }

@@ -5,7 +5,10 @@
 //! gate is built with a fixed in-flight limit and tickets that declare no resources,
 //! so what a model explores is the permit hand-off on the gate's state word: release
 //! vs. enqueue, a newcomer vs. a waiter, grant vs. abandon, close vs. a waiting ticket,
-//! and a start leaving the backlog vs. a submitter waiting for room.
+//! and a start leaving the backlog vs. a submitter waiting for room; and a worker's
+//! ledger (`graph/admit/ledger.rs`) holding a spare permit or batched leavings vs. a
+//! waiting task or submitter. A model plays a worker by naming its index (one thread
+//! at a time per index, as on a runtime).
 
 use std::task::{Context, Poll};
 
@@ -26,6 +29,8 @@ pub struct GateModel {
 pub struct TicketModel {
     gate: Arc<Gate>,
     ticket: Ticket,
+    /// The worker it starts and ends on, if any.
+    worker: Option<usize>,
 }
 
 impl GateModel {
@@ -48,6 +53,7 @@ impl GateModel {
                 capacity: Budget::new(1.0, 1 << 20),
                 memory_headroom: 0.1,
                 pending_capacity,
+                workers: 2,
             })),
         }
     }
@@ -57,6 +63,7 @@ impl GateModel {
         TicketModel {
             gate: self.gate.clone(),
             ticket: Ticket::new(Requirements::default(), priority, Pending::No),
+            worker: None,
         }
     }
 
@@ -67,7 +74,26 @@ impl GateModel {
         TicketModel {
             gate: self.gate.clone(),
             ticket: Ticket::new(Requirements::default(), priority, Pending::Counted),
+            worker: None,
         }
+    }
+
+    /// As [`submit`](Self::submit), for a task that starts and ends on `worker`
+    /// (through its ledger).
+    pub fn submit_on(&self, worker: usize, priority: u8) -> TicketModel {
+        let mut ticket = self.submit(priority);
+        ticket.worker = Some(worker);
+        ticket
+    }
+
+    /// `worker` settles its ledger (as before it runs anything else, or parks).
+    pub fn settle(&self, worker: usize) {
+        self.gate.settle(worker);
+    }
+
+    /// Completions counted.
+    pub fn completed(&self) -> u64 {
+        self.gate.counts().completed
     }
 
     /// `submit_wait`'s step on the gate's backlog: reserves room for `n`, or registers
@@ -106,12 +132,12 @@ impl TicketModel {
     /// `Ready` once the ticket holds its permit; `Pending` (woken when granted) while
     /// it waits.
     pub fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.ticket.poll_start(&self.gate, cx)
+        self.ticket.poll_start(&self.gate, self.worker, cx)
     }
 
     /// The task ended: releases the permit and grants what it freed.
     pub fn finish(&mut self) {
-        self.ticket.finish(&self.gate);
+        self.ticket.finish(&self.gate, self.worker);
     }
 }
 

@@ -329,6 +329,12 @@ pub(crate) fn current_time_driver() -> Arc<crate::time::Driver> {
         .unwrap_or_else(|| global_handle().shared.time.clone())
 }
 
+/// The index of this thread's worker, if it is a worker of the runtime whose shared
+/// state is `shared`.
+pub(crate) fn worker_of(shared: &shared::Shared) -> Option<usize> {
+    context::with_worker(|w| w.filter(|w| w.serves(shared)).map(|w| w.index()))
+}
+
 /// True on a worker thread of the runtime whose shared state is `shared`.
 pub(crate) fn on_worker_of(shared: &shared::Shared) -> bool {
     context::with_worker(|w| w.is_some_and(|w| w.serves(shared)))

@@ -336,6 +336,7 @@ impl Monitoring {
             capacity: Budget::new(cores as f32, memory_capacity),
             memory_headroom: 1.0 - config.memory_fraction,
             pending_capacity: config.pending_capacity,
+            workers,
         });
         Monitoring {
             gate: Some(Arc::new(gate)),

@@ -21,6 +21,10 @@
 //!   by a worker runs on it. Held-back ends are in the dispatch's buffer for this
 //!   worker, which only this worker adds to, and which queries of the graph record
 //!   (`graph/buffered.rs`).
+//! - The worker's gate ledger (`graph/admit/ledger.rs`) may hold back a spare permit
+//!   and some backlog leavings and completions only while the worker goes from one
+//!   picked ExecutableTask to the next: `next_task` settles it before anything else
+//!   (a plain task, stealing, parking), and so does the exit.
 //! - A task spawned or woken by a running task takes the worker's LIFO slot and runs
 //!   right after it, at most `MAX_LIFO_POLLS_PER_TICK` times in a row; the slot is not
 //!   stealable, so whatever it displaces goes to the deque.
@@ -111,6 +115,11 @@ impl WorkerCore {
             is_searching: std::cell::Cell::new(false),
             rng: std::cell::Cell::new(0x9E37_79B9 ^ (index as u32 + 1).wrapping_mul(0x85EB_CA6B)),
         }
+    }
+
+    /// This worker's index in its runtime.
+    pub(crate) fn index(&self) -> usize {
+        self.index
     }
 
     /// True if this worker belongs to the runtime whose shared state is `shared`.
@@ -321,6 +330,7 @@ impl WorkerCore {
         // Ends still buffered: the graph must learn of them (it counts those tasks as
         // running). Picked tasks not run are cancelled by shutdown, through the graph.
         self.exchange(0);
+        self.settle_gate();
         drop(self.picked.take());
         while let Some(task) = self.local.pop() {
             drop(task);
@@ -329,6 +339,17 @@ impl WorkerCore {
             hook();
         }
         shared.worker_exited();
+    }
+
+    /// Hands on what this worker's gate ledger holds back (`graph/admit/ledger.rs`):
+    /// a spare permit, backlog leavings, completions. Called before the worker does
+    /// anything but run its next picked ExecutableTask.
+    fn settle_gate(&self) {
+        if let Some(gate) = self.shared.monitor.gate() {
+            if gate.ledger_holds(self.index) {
+                gate.settle(self.index);
+            }
+        }
     }
 
     fn stats(&self) -> &super::metrics::WorkerStats {
@@ -342,18 +363,24 @@ impl WorkerCore {
             // Fairness: the injector, then this worker's deque, get a turn even while
             // hand-overs and the ready heap keep this worker busy.
             if let Some(task) = self.shared.steal_injector() {
+                self.settle_gate();
                 return Some(task);
             }
             if let Some(task) = self.local.pop() {
+                self.settle_gate();
                 return Some(task);
             }
         }
         if let Some(task) = self.lifo_slot.take() {
+            self.settle_gate();
             return Some(task);
         }
         if let Some(task) = self.next_exec_task() {
             return Some(task);
         }
+        // Whatever comes next (a plain task, stealing, parking) is no picked
+        // ExecutableTask, which alone may use what the gate ledger holds back.
+        self.settle_gate();
         if let Some(task) = self.local.pop() {
             return Some(task);
         }
@@ -423,6 +450,7 @@ impl WorkerCore {
                 break;
             }
             lifo_polls += 1;
+            self.settle_gate();
             self.stats().add_poll();
             self.shared.trace.run(self.index, next);
         }

@@ -55,8 +55,14 @@ impl Ticket {
     }
 
     /// On each poll until started: `Ready` once the task holds its permit, `Pending`
-    /// (woken when granted) while it waits.
-    pub(crate) fn poll_start(&mut self, gate: &Gate, cx: &mut Context<'_>) -> Poll<()> {
+    /// (woken when granted) while it waits. `worker`: the runtime's worker polling it,
+    /// if any, whose ledger may have a spare permit (`ledger.rs`).
+    pub(crate) fn poll_start(
+        &mut self,
+        gate: &Gate,
+        worker: Option<usize>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         match &self.stage {
             Stage::Running(_) | Stage::Finished => Poll::Ready(()),
             Stage::Ready => {
@@ -64,7 +70,7 @@ impl Ticket {
                     // Shutting down: the task is about to be cancelled.
                     return Poll::Pending;
                 }
-                if self.start_at_once(gate) {
+                if self.start_at_once(gate, worker) {
                     return Poll::Ready(());
                 }
                 match gate.enqueue(self.need, self.priority, cx.waker()) {
@@ -106,9 +112,10 @@ impl Ticket {
     }
 
     /// The common start, with no lock: takes a permit if a slot is free and nothing
-    /// waits (true if it did). A task that declared nothing takes its slot and leaves
-    /// the backlog in one CAS of the state.
-    fn start_at_once(&mut self, gate: &Gate) -> bool {
+    /// waits (true if it did). A task that declared nothing takes the spare permit of
+    /// `worker`'s ledger if there is one, else takes its slot and leaves the backlog in
+    /// one CAS of the state.
+    fn start_at_once(&mut self, gate: &Gate, worker: Option<usize>) -> bool {
         if needs_ledger(&self.need) {
             let Some(running) = gate.try_acquire(&self.need, false) else {
                 return false;
@@ -117,6 +124,15 @@ impl Ticket {
             return true;
         }
         let counted = matches!(self.pending, Pending::Counted);
+        if worker.is_some_and(|worker| gate.start_from_ledger(worker, counted)) {
+            self.stage = Stage::Running(Running {
+                permit: None,
+                since: gate.sample_start(),
+            });
+            // The ledger counts it as having left the backlog.
+            self.pending = Pending::No;
+            return true;
+        }
         let Some(before) = gate.take_slot(false, if counted { PENDING_ONE } else { 0 }) else {
             return false;
         };
@@ -144,13 +160,21 @@ impl Ticket {
     }
 
     /// The task ended (before it reports to the graph): releases its permit, records
-    /// its latency and grants what it freed.
-    pub(crate) fn finish(&mut self, gate: &Gate) {
+    /// its latency and grants what it freed — or, on a `worker` whose ledger may keep
+    /// it, leaves the permit there for the next start (`ledger.rs`).
+    pub(crate) fn finish(&mut self, gate: &Gate, worker: Option<usize>) {
         if !matches!(self.stage, Stage::Running(_)) {
             // Never started (dropped while waiting): `abandon` abandons the wait.
             return;
         }
         if let Stage::Running(running) = std::mem::replace(&mut self.stage, Stage::Finished) {
+            let running = match worker {
+                Some(worker) => match gate.finish_into_ledger(worker, running) {
+                    Ok(()) => return,
+                    Err(running) => running,
+                },
+                None => running,
+            };
             gate.release(running, true);
         }
     }
