@@ -3,7 +3,8 @@
 //! Invariants:
 //! - A [`TaskId`] is a plain `u64`; equality, ordering and hashing are those of the
 //!   number. Ids are chosen by the user ([`TaskId::new`]) or drawn from a process-wide
-//!   counter ([`TaskId::fresh`]).
+//!   counter ([`TaskId::fresh`]), which each thread takes in blocks (so fresh ids are
+//!   unique, but not ordered across threads).
 //! - Fresh ids always have the top bit ([`TaskId::FRESH_BIT`]) set and are never handed
 //!   out twice in one process. User ids are expected to stay below `2^63` (any id a
 //!   program counts or indexes up to is); a user id with the top bit set is allowed but
@@ -13,8 +14,18 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The process-wide counter behind [`TaskId::fresh`].
+/// The process-wide counter behind [`TaskId::fresh`]: the start of the next block of
+/// [`FRESH_BLOCK`] ids a thread reserves.
 static NEXT_FRESH: AtomicU64 = AtomicU64::new(0);
+
+/// How many fresh ids a thread reserves at once: building a large graph then takes
+/// one read-modify-write of the shared counter per block, not per task.
+const FRESH_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's reserved fresh ids: (next, end of block).
+    static RESERVED_FRESH: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
 
 /// Identifies one task of a task graph.
 ///
@@ -49,7 +60,7 @@ impl TaskId {
     }
 
     /// A new id, unique in this process: the top bit set, the rest from a process-wide
-    /// counter (2^63 ids before it would wrap).
+    /// counter (2^63 ids before it would wrap), reserved by each thread in blocks.
     ///
     /// ```
     /// # use taskweave_scheduler::TaskId;
@@ -57,7 +68,21 @@ impl TaskId {
     /// assert!(id.as_u64() >= TaskId::FRESH_BIT);
     /// ```
     pub fn fresh() -> Self {
-        TaskId(Self::FRESH_BIT | NEXT_FRESH.fetch_add(1, Ordering::Relaxed))
+        let from_block = RESERVED_FRESH.try_with(|reserved| {
+            let (next, end) = reserved.get();
+            let next = if next < end {
+                next
+            } else {
+                let start = NEXT_FRESH.fetch_add(FRESH_BLOCK, Ordering::Relaxed);
+                reserved.set((start, start + FRESH_BLOCK));
+                start
+            };
+            reserved.set((next + 1, reserved.get().1));
+            next
+        });
+        // During thread teardown the thread-local is gone: take a block of one.
+        let n = from_block.unwrap_or_else(|_| NEXT_FRESH.fetch_add(1, Ordering::Relaxed));
+        TaskId(Self::FRESH_BIT | n)
     }
 
     /// The number behind this id.

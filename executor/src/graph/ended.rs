@@ -38,7 +38,7 @@
 //! asks next agrees with the handle. Until an end is recorded the graph counts its
 //! task as running, and its dependents wait.
 
-use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 use taskweave_scheduler::{FailureReason, SlotRef};
 
@@ -64,8 +64,18 @@ pub(crate) fn note_start(task: RawTask, at: SlotRef) {
 
 /// Takes the task's end report out of its header: `Some(slot)` for the one caller
 /// that must report it.
+///
+/// A word that already reads `NO_END_REPORT` is left alone: it never changes back
+/// once claimed, so only a release racing the worker's `note_start` could read it
+/// stale — at runtime shutdown, whose closed graph ignores ends anyway (see the module
+/// docs). That spares the release of a task its runner reported (the common end) a
+/// read-modify-write.
 pub(crate) fn claim(task: RawTask) -> Option<SlotRef> {
-    match task.end_report().swap(NO_END_REPORT, AcqRel) {
+    let word = task.end_report();
+    if word.load(Acquire) == NO_END_REPORT {
+        return None;
+    }
+    match word.swap(NO_END_REPORT, AcqRel) {
         NO_END_REPORT => None,
         bits => Some(SlotRef::from_bits(bits)),
     }
