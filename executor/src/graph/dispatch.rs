@@ -29,9 +29,19 @@
 //!   heap's, strictly; with more, every picked task is better than the half left for
 //!   the other workers, and a task that becomes ready (or wakes) waits for at most
 //!   `max - 1` tasks picked before it, per worker. (The worker asks for batches only
-//!   while its recent ExecutableTasks were short, see `worker.rs`.) A pick that finds
-//!   the heap empty and one task released by the exchange's own ends starts that task
-//!   directly: alone in the heap, it would be the next pick at any time.
+//!   while its recent ExecutableTasks were short, see `worker.rs`.)
+//! - Before it picks from the heap, an exchange starts directly (never queued) the
+//!   tasks its own ends released that lead the heap (`ReadyQueue::standing`), up to
+//!   the pick's size, in release order: a task that would be the heap's next pick
+//!   anyway (ahead of every queued task, or with the heap empty) — and, when the worker
+//!   picks batches (short tasks) and other workers share the heap, one tied with the
+//!   heap's best but for push order. So with one worker, or long tasks, the order is
+//!   exactly the heap's; with several workers running short tasks, ties go first to
+//!   the worker whose task released them (a task run where its dependency ran finds
+//!   its data in that core's cache; moving it costs more than it runs), and FIFO among
+//!   ties holds per worker, not across workers. Priorities, deadlines and ranks are
+//!   never overtaken, and a tied task left in the heap still ages: once it starves
+//!   (`ReadyQueue` docs) it wins its ties again.
 //! - Ends a worker held back (`buffered.rs`) are recorded by its next exchange, or
 //!   first by any query of what ends change (`lock_recorded`: a task's state, the
 //!   counts, forgetting finished records, cancelling), under this lock either way.
@@ -348,7 +358,7 @@ impl Dispatch {
         &self,
         ends: &mut Vec<End>,
         buffered_by: Option<usize>,
-        pick: Pick<'_>,
+        mut pick: Pick<'_>,
         done: &mut Released<ExecTask>,
         finished: &mut Vec<ExecTask>,
         doomed: &mut Doomed,
@@ -366,17 +376,7 @@ impl Dispatch {
         done.clear();
         inner.record(ends, done, finished);
         let released = done.ready.len();
-        if pick.max > 0 && inner.ready.is_empty() && !inner.closed {
-            // The one task released into an empty heap would be the heap's next pick
-            // whatever the time: start it without queueing it (nor reading the clock).
-            if let [(at, _)] = done.ready[..] {
-                done.ready.clear();
-                if let Some(task) = inner.start(at) {
-                    pick.into.push_back(task);
-                    notes.push(Some(at));
-                }
-            }
-        }
+        inner.start_released(done, &mut pick, &mut notes, &mut now);
         let picked_directly = notes.len;
         inner.apply(done, doomed, &mut now);
         // At most `max`, and at most half this worker's share of the heap: each
@@ -598,6 +598,47 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Starts, without queueing them, the tasks this exchange's ends released that
+    /// lead the heap (see the module docs): ahead of every queued task or, when the
+    /// worker picks batches (short tasks) and shares the heap with others, tied with
+    /// the best of them but for push order. At most the worker's share of all the
+    /// ready tasks, in the order they were released; the others stay in `done` for
+    /// [`apply`](Self::apply). The clock is read only if the heap holds anything.
+    fn start_released(
+        &mut self,
+        done: &mut Released<ExecTask>,
+        pick: &mut Pick<'_>,
+        notes: &mut Notes,
+        now: &mut Now,
+    ) {
+        if pick.max == 0 || done.ready.is_empty() || self.closed {
+            return;
+        }
+        let room = pick.max.min(MAX_PICK);
+        let ties_lead = pick.spread > 1 && pick.max > 1;
+        let mut started = 0;
+        done.ready.retain(|(at, key)| {
+            if started == room {
+                return true;
+            }
+            let leads = self.ready.is_empty()
+                || match self.ready.standing(key, now.get()) {
+                    Some(std::cmp::Ordering::Greater) => true,
+                    Some(std::cmp::Ordering::Equal) => ties_lead,
+                    _ => false,
+                };
+            if !leads {
+                return true;
+            }
+            if let Some(task) = self.start(*at) {
+                pick.into.push_back(task);
+                notes.push(Some(*at));
+                started += 1;
+            }
+            false
+        });
     }
 
     /// Marks the ready task in `at` running and takes its first-run reference; `None`

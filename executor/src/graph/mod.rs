@@ -10,7 +10,9 @@
 //!   [`TaskError::DependencyFailed`] without running.
 //! - Order among ready tasks: overdue deadlines first, then priority boosted as the
 //!   deadline nears and as the task waits, then the critical path, then FIFO — see
-//!   `taskweave_scheduler::ReadyQueue`. Wake-ups of a started task go through the same
+//!   `taskweave_scheduler::ReadyQueue`. With several workers running short tasks, FIFO
+//!   among exact ties holds per worker: a task released by a worker's task runs there
+//!   before older tied tasks (`dispatch.rs`). Wake-ups of a started task go through the same
 //!   heap, so its priority holds; plain `spawn` never touches it.
 //!
 //! Files: `executable.rs` (builder), `body.rs` (what runs), `run.rs` (the runner:

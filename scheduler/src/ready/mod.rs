@@ -146,6 +146,15 @@ struct Score {
     fifo: Reverse<u64>,
 }
 
+/// How the winner of [`ReadyQueue::select_scored`] won.
+#[derive(Clone, Copy, Debug)]
+enum Standing {
+    /// The earliest overdue deadline (ties: earlier push).
+    Overdue,
+    /// The best score.
+    Scored(Score),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
     Deadline,
@@ -280,6 +289,52 @@ impl<T> ReadyQueue<T> {
         self.slab[choice.slot as usize].item.as_ref()
     }
 
+    /// How a task with `key`, if pushed at `now`, would stand against the best queued
+    /// task: `Greater` if it would be popped before every queued task, `Equal` if it
+    /// would tie the best but for push order (the best, pushed earlier, goes first),
+    /// `Less` if a queued task goes before it whatever the push order. `Greater` for an
+    /// empty queue. `None` for a key with a deadline (not assessed: deadline tasks keep
+    /// their order through the queue). O(non-empty levels).
+    ///
+    /// ```
+    /// use std::cmp::Ordering;
+    /// use std::time::{Duration, Instant};
+    /// use taskweave_scheduler::{Priority, ReadyKey, ReadyQueue};
+    ///
+    /// let now = Instant::now();
+    /// let mut q = ReadyQueue::new();
+    /// q.push(ReadyKey::new(Priority::NORMAL, now), "queued");
+    /// let standing = |p| q.standing(&ReadyKey::new(p, now), now);
+    /// assert_eq!(standing(Priority::HIGH), Some(Ordering::Greater));
+    /// assert_eq!(standing(Priority::NORMAL), Some(Ordering::Equal));
+    /// assert_eq!(standing(Priority::LOW), Some(Ordering::Less));
+    /// let due = ReadyKey::new(Priority::HIGH, now).deadline(now + Duration::from_secs(1));
+    /// assert_eq!(q.standing(&due, now), None);
+    /// ```
+    pub fn standing(&self, key: &ReadyKey, now: Instant) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering;
+        if key.deadline.is_some() {
+            return None;
+        }
+        let now = self.nanos(now);
+        let Some((best, _)) = self.select_scored(now) else {
+            return Some(Ordering::Greater);
+        };
+        let Standing::Scored(best) = best else {
+            return Some(Ordering::Less); // an overdue task goes first
+        };
+        let level = key.priority.get();
+        let lv = &self.levels[usize::from(level)];
+        // A level ages as a whole, by its oldest task's wait.
+        let aging = match lv.arrivals.front() {
+            Some(oldest) if lv.live > 0 => self.tuning.aging(now.saturating_sub(oldest.enqueued)),
+            _ => 0,
+        };
+        let rank = u64::try_from(key.rank.as_nanos()).unwrap_or(u64::MAX);
+        let effective = u32::from(level) + aging;
+        Some((effective, false, rank).cmp(&(best.effective, best.starving, best.rank)))
+    }
+
     /// Takes out a queued entry (e.g. a cancelled task); its heap entries become
     /// stale. `None` if it was already popped or removed.
     pub fn remove(&mut self, id: EntryId) -> Option<T> {
@@ -303,6 +358,11 @@ impl<T> ReadyQueue<T> {
 
     /// Picks the winner. Reads only the heap tops and arrival fronts, which are live.
     fn select(&self, now: u64) -> Option<Choice> {
+        self.select_scored(now).map(|(_, choice)| choice)
+    }
+
+    /// [`select`](Self::select), with the winner's standing.
+    fn select_scored(&self, now: u64) -> Option<(Standing, Choice)> {
         if self.len == 0 {
             return None;
         }
@@ -401,7 +461,10 @@ impl<T> ReadyQueue<T> {
                 }
             }
         }
-        overdue.map(|(_, c)| c).or(best.map(|(_, c)| c))
+        match overdue {
+            Some((_, c)) => Some((Standing::Overdue, c)),
+            None => best.map(|(score, c)| (Standing::Scored(score), c)),
+        }
     }
 
     /// Frees a live slab slot and returns its item. `via` is the structure whose entry

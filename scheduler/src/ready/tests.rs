@@ -1,6 +1,7 @@
 use super::*;
 use crate::{Clock, FakeClock, Priority};
 use proptest::prelude::*;
+use std::cmp::Ordering;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -412,6 +413,62 @@ impl Reference {
         let i = self.tasks.iter().position(|t| t.seq == seq)?;
         Some(self.tasks.remove(i).item)
     }
+
+    /// `ReadyQueue::standing` by brute force, for a key without a deadline.
+    fn standing(
+        &self,
+        cfg: &ReadyQueueConfig,
+        now: Instant,
+        level: u8,
+        rank: Duration,
+    ) -> Ordering {
+        if self.tasks.is_empty() {
+            return Ordering::Greater;
+        }
+        if self
+            .tasks
+            .iter()
+            .any(|t| t.deadline.is_some_and(|d| d <= now))
+        {
+            return Ordering::Less;
+        }
+        let oldest = |level: u8| {
+            self.tasks
+                .iter()
+                .filter(|t| t.level == level)
+                .min_by_key(|t| t.seq)
+        };
+        let aging = |level: u8| {
+            oldest(level).map_or(0, |o| {
+                cfg.aging(now.saturating_duration_since(o.enqueued_at))
+            })
+        };
+        let earliest = |level: u8| {
+            self.tasks
+                .iter()
+                .filter(|t| t.level == level && t.deadline.is_some())
+                .min_by_key(|t| (t.deadline, t.seq))
+                .map(|t| t.seq)
+        };
+        let best = self
+            .tasks
+            .iter()
+            .filter_map(|t| {
+                let o = oldest(t.level).unwrap();
+                let starving = cfg.is_starving(now.saturating_duration_since(o.enqueued_at));
+                let is_oldest = o.seq == t.seq;
+                let eligible = t.deadline.is_none()
+                    || earliest(t.level) == Some(t.seq)
+                    || (starving && is_oldest);
+                let effective = u32::from(t.level)
+                    + aging(t.level)
+                    + t.deadline.map_or(0, |d| cfg.deadline_boost(d, now));
+                eligible.then_some((effective, starving && is_oldest, t.rank))
+            })
+            .max()
+            .unwrap();
+        (u32::from(level) + aging(level), false, rank).cmp(&best)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -425,6 +482,11 @@ enum Op {
     Pop,
     Advance(u64),
     Remove(usize),
+    /// Asks how a key without a deadline would stand, then pushes it.
+    Standing {
+        level: u8,
+        rank_ms: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -445,6 +507,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Pop),
         2 => (0u64..80).prop_map(Op::Advance),
         1 => any::<usize>().prop_map(Op::Remove),
+        2 => (prop::sample::select(vec![0u8, 1, 2, 5, 64, 66, 128, 255]), 0u64..4)
+            .prop_map(|(level, rank_ms)| Op::Standing { level, rank_ms }),
     ]
 }
 
@@ -496,6 +560,16 @@ proptest! {
                     prop_assert_eq!(got, model.pop(&cfg, now));
                 }
                 Op::Advance(d) => clock.advance(ms(d)),
+                Op::Standing { level, rank_ms } => {
+                    let k = ReadyKey::new(Priority::new(level), now).rank(ms(rank_ms));
+                    let standing = q.standing(&k, now);
+                    prop_assert_eq!(standing, Some(model.standing(&cfg, now, level, ms(rank_ms))));
+                    // `Greater` means exactly: pushed now, it is the next pop.
+                    let id = q.push(k, n as u32);
+                    model.push(id.seq, k, n as u32);
+                    ids.push(id);
+                    prop_assert_eq!(q.peek(now) == Some(&(n as u32)), standing == Some(Ordering::Greater));
+                }
                 Op::Remove(i) => {
                     if !ids.is_empty() {
                         let id = ids[i % ids.len()];
