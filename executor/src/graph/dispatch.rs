@@ -618,17 +618,24 @@ impl Inner {
         }
         let room = pick.max.min(MAX_PICK);
         let ties_lead = pick.spread > 1 && pick.max > 1;
-        let mut started = 0;
-        done.ready.retain(|(at, key)| {
-            if started == room {
-                return true;
-            }
-            let leads = self.ready.is_empty()
-                || match self.ready.standing(key, now.get()) {
+        // Which of the first `room` released tasks lead. The heap does not change
+        // below: its best is chosen once (and the clock read only if it holds any).
+        let mut leads = [true; MAX_PICK];
+        if !self.ready.is_empty() {
+            let best = self.ready.best_at(now.get());
+            for (lead, (_, key)) in leads.iter_mut().zip(&done.ready) {
+                *lead = match best.standing(key) {
                     Some(std::cmp::Ordering::Greater) => true,
                     Some(std::cmp::Ordering::Equal) => ties_lead,
                     _ => false,
                 };
+            }
+        }
+        let mut started = 0;
+        let mut i = 0;
+        done.ready.retain(|(at, _)| {
+            let leads = started < room && leads.get(i).copied().unwrap_or(false);
+            i += 1;
             if !leads {
                 return true;
             }

@@ -146,6 +146,41 @@ struct Score {
     fifo: Reverse<u64>,
 }
 
+/// The best task of a [`ReadyQueue`] at one instant ([`ReadyQueue::best_at`]).
+#[derive(Debug)]
+pub struct Best<'a, T> {
+    queue: &'a ReadyQueue<T>,
+    now: u64,
+    /// `None`: the queue is empty.
+    best: Option<Standing>,
+}
+
+impl<T> Best<'_, T> {
+    /// [`ReadyQueue::standing`] of `key` against this best task.
+    pub fn standing(&self, key: &ReadyKey) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering;
+        if key.deadline.is_some() {
+            return None;
+        }
+        let best = match self.best {
+            None => return Some(Ordering::Greater),
+            Some(Standing::Overdue) => return Some(Ordering::Less), // it goes first
+            Some(Standing::Scored(best)) => best,
+        };
+        let q = self.queue;
+        let level = key.priority.get();
+        let lv = &q.levels[usize::from(level)];
+        // A level ages as a whole, by its oldest task's wait.
+        let aging = match lv.arrivals.front() {
+            Some(oldest) if lv.live > 0 => q.tuning.aging(self.now.saturating_sub(oldest.enqueued)),
+            _ => 0,
+        };
+        let rank = u64::try_from(key.rank.as_nanos()).unwrap_or(u64::MAX);
+        let effective = u32::from(level) + aging;
+        Some((effective, false, rank).cmp(&(best.effective, best.starving, best.rank)))
+    }
+}
+
 /// How the winner of [`ReadyQueue::select_scored`] won.
 #[derive(Clone, Copy, Debug)]
 enum Standing {
@@ -294,7 +329,8 @@ impl<T> ReadyQueue<T> {
     /// would tie the best but for push order (the best, pushed earlier, goes first),
     /// `Less` if a queued task goes before it whatever the push order. `Greater` for an
     /// empty queue. `None` for a key with a deadline (not assessed: deadline tasks keep
-    /// their order through the queue). O(non-empty levels).
+    /// their order through the queue). O(non-empty levels); to assess several keys
+    /// against one state of the queue, [`best_at`](Self::best_at) chooses once.
     ///
     /// ```
     /// use std::cmp::Ordering;
@@ -312,27 +348,18 @@ impl<T> ReadyQueue<T> {
     /// assert_eq!(q.standing(&due, now), None);
     /// ```
     pub fn standing(&self, key: &ReadyKey, now: Instant) -> Option<std::cmp::Ordering> {
-        use std::cmp::Ordering;
-        if key.deadline.is_some() {
-            return None;
-        }
+        self.best_at(now).standing(key)
+    }
+
+    /// The best queued task at `now`, chosen once, for [`Best::standing`] (the
+    /// answers of [`standing`](Self::standing) for this state of the queue).
+    pub fn best_at(&self, now: Instant) -> Best<'_, T> {
         let now = self.nanos(now);
-        let Some((best, _)) = self.select_scored(now) else {
-            return Some(Ordering::Greater);
-        };
-        let Standing::Scored(best) = best else {
-            return Some(Ordering::Less); // an overdue task goes first
-        };
-        let level = key.priority.get();
-        let lv = &self.levels[usize::from(level)];
-        // A level ages as a whole, by its oldest task's wait.
-        let aging = match lv.arrivals.front() {
-            Some(oldest) if lv.live > 0 => self.tuning.aging(now.saturating_sub(oldest.enqueued)),
-            _ => 0,
-        };
-        let rank = u64::try_from(key.rank.as_nanos()).unwrap_or(u64::MAX);
-        let effective = u32::from(level) + aging;
-        Some((effective, false, rank).cmp(&(best.effective, best.starving, best.rank)))
+        Best {
+            queue: self,
+            now,
+            best: self.select_scored(now).map(|(standing, _)| standing),
+        }
     }
 
     /// Takes out a queued entry (e.g. a cancelled task); its heap entries become
