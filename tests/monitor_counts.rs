@@ -140,6 +140,9 @@ fn shutdown_gives_back_every_count() {
             .resources(ResourceRequirements::new().memory_bytes(10 * MIB));
         let running_id = declared.id();
         let running = rt.submit(declared).unwrap();
+        // It holds the only permit before the next task asks for one (two workers
+        // could otherwise start them in either order).
+        wait_until("the first runs", || now(&rt) == (1, 0, 0, 10 * MIB));
         let waiting = rt
             .submit(ExecutableTask::new(pending_holding(drops.guard())))
             .unwrap();
