@@ -36,7 +36,8 @@ use super::retry::RetryPolicy;
 pub struct ExecutableTask<B> {
     pub(crate) spec: TaskSpec,
     pub(crate) timeout: Option<Duration>,
-    pub(crate) retry: Option<RetryPolicy>,
+    /// Boxed: few tasks retry, and the builder is moved a few times per task.
+    pub(crate) retry: Option<Box<RetryPolicy>>,
     pub(crate) body: B,
     /// Whether [`resources`](Self::resources) was called: only then does the monitor
     /// hold the task to its declared cores and memory.
@@ -102,7 +103,7 @@ where
     /// assert_eq!(rt.block_on(handle).unwrap(), 3);
     /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
+        self.retry = Some(Box::new(policy));
         self
     }
 }

@@ -59,7 +59,7 @@ pub(crate) fn bind<B: TaskBody>(
     name: Option<std::sync::Arc<str>>,
     body: B,
     timeout: Option<Duration>,
-    retry: Option<RetryPolicy>,
+    retry: Option<Box<RetryPolicy>>,
     ticket: Option<Ticket>,
 ) -> (
     OwnedTask,
@@ -73,7 +73,7 @@ pub(crate) fn bind<B: TaskBody>(
         limits: (timeout.is_some() || retry.is_some()).then(|| {
             Box::new(Limits {
                 timeout,
-                retry: retry.map(|policy| (policy, id)),
+                retry: retry.map(|policy| (*policy, id)),
             })
         }),
         attempts: 0,
