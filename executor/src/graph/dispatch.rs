@@ -41,7 +41,12 @@
 //!   its data in that core's cache; moving it costs more than it runs), and FIFO among
 //!   ties holds per worker, not across workers. Priorities, deadlines and ranks are
 //!   never overtaken, and a tied task left in the heap still ages: once it starves
-//!   (`ReadyQueue` docs) it wins its ties again.
+//!   (`ReadyQueue` docs) it wins its ties again. Like picked tasks, these are not
+//!   stealable: with the heap empty, a worker keeps up to a pick's worth of released
+//!   short tasks even while another worker is idle, since waking a parked worker
+//!   takes longer than they run (handing all but one to an idle worker made the
+//!   `dag` bench's random DAG a fifth slower in its narrow tail). Long tasks are picked
+//!   one at a time, so the others go to the heap.
 //! - Ends a worker held back (`buffered.rs`) are recorded by its next exchange, or
 //!   first by any query of what ends change (`lock_recorded`: a task's state, the
 //!   counts, forgetting finished records, cancelling), under this lock either way.
