@@ -10,18 +10,20 @@
 //!   [`TaskError::DependencyFailed`] without running.
 //! - Order among ready tasks: overdue deadlines first, then priority boosted as the
 //!   deadline nears and as the task waits, then the critical path, then FIFO — see
-//!   `taskweave_scheduler::ReadyQueue`. With several workers running short tasks, FIFO
-//!   among exact ties holds per worker: a task released by a worker's task runs there
-//!   before older tied tasks (`dispatch.rs`). Wake-ups of a started task go through the same
-//!   heap, so its priority holds; plain `spawn` never touches it.
+//!   `taskweave_scheduler::ReadyQueue`. With several workers running short tasks,
+//!   FIFO among exact ties holds per worker: a task released by a worker's task runs
+//!   there before older tied tasks (`dispatch.rs`). Wake-ups of a started task go
+//!   through the same heap, so its priority holds; plain `spawn` never touches it.
 //!
 //! Files: `executable.rs` (builder), `body.rs` (what runs), `run.rs` (the runner:
 //! attempts, timeout, retries), `ended.rs` (reporting a task's end to the graph,
-//! exactly once, in batches), `buffered.rs` (ends held back on the workers), `retry.rs` (policies and backoff),
-//! `dispatch.rs` (graph + ready heap under one lock), `submit.rs`, `handle.rs`,
-//! `stats.rs` (counters: submitted, started, outcomes; [`GraphMetrics`]),
-//! `admit.rs` (the resource monitor's gate: in-flight permits taken at a task's first
-//! poll, resource admission), `backlog.rs` (backpressure on pending tasks).
+//! exactly once, in batches), `buffered.rs` (ends held back on the workers),
+//! `retry.rs` (policies and backoff), `dispatch.rs` (graph + ready heap under one
+//! lock; `dispatch/pick.rs`: what a worker's trip takes to run), `submit.rs`,
+//! `handle.rs`, `stats.rs` (counters: submitted, started, outcomes;
+//! [`GraphMetrics`]), `admit.rs` (the resource monitor's gate: in-flight permits taken
+//! at a task's first poll, resource admission; `admit/ledger.rs`: the workers'
+//! batched share of it), `backlog.rs` (backpressure on pending tasks).
 
 pub(crate) mod admit;
 pub(crate) mod backlog;

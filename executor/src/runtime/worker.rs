@@ -86,8 +86,8 @@ pub(crate) struct WorkerCore {
     started_since: std::cell::Cell<u32>,
     short_tasks: std::cell::Cell<bool>,
     /// True while `picked` or `ended` may be non-empty, or ends are held back: the one
-    /// check a tick makes
-    /// before the heap's hint when this worker runs no ExecutableTasks.
+    /// check a tick makes before the heap's hint when this worker runs no
+    /// ExecutableTasks.
     exec_local: std::cell::Cell<bool>,
     tick: std::cell::Cell<u32>,
     is_searching: std::cell::Cell<bool>,

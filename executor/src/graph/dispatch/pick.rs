@@ -1,0 +1,136 @@
+//! What a worker's trip to the graph takes to run (`Dispatch::exchange`): the tasks
+//! its own ends released that lead the heap, then the heap's best — see the parent
+//! module's docs for how many and in what order. Runs under the dispatch lock.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use taskweave_scheduler::{Released, SlotRef};
+
+use super::{ExecTask, Inner, Item, Now};
+use crate::task::Notified;
+
+/// Where [`Dispatch::exchange`](super::Dispatch::exchange) puts the ready tasks it picks, and how many.
+pub(crate) struct Pick<'a> {
+    pub(crate) into: &'a mut VecDeque<Notified>,
+    /// At most this many (0: only record ends).
+    pub(crate) max: usize,
+    /// The number of workers sharing the heap.
+    pub(crate) spread: usize,
+}
+
+/// Takes the first-run reference out of a task's payload as it starts (its slot is
+/// noted in its header for the report of its end once the lock is released, see
+/// [`ended::note_start`](super::ended::note_start)).
+fn start_task(payload: &mut Option<ExecTask>) -> Option<Notified> {
+    payload.as_mut()?.0.take_notified()
+}
+
+/// The most ready tasks one exchange picks (a worker asks for fewer when the heap
+/// holds fewer than twice this many per worker). 16 rather than 8: a tenth less time
+/// per task on the `dag` bench's binary tree, others unchanged; batches are only ever
+/// of short tasks (the worker's `SHORT_TASK`), so a task waits behind at most 15 of
+/// them.
+pub(crate) const MAX_PICK: usize = 16;
+
+/// The slots of the tasks an exchange picked, in pick order (`None` for a started
+/// task's wake-up, whose slot is noted already), to note in their headers after the
+/// lock is released.
+#[derive(Default)]
+pub(super) struct Notes {
+    slots: [Option<SlotRef>; MAX_PICK],
+    len: usize,
+}
+
+impl Notes {
+    pub(super) fn push(&mut self, at: Option<SlotRef>) {
+        self.slots[self.len] = at;
+        self.len += 1;
+    }
+
+    pub(super) fn slots(&self) -> &[Option<SlotRef>] {
+        &self.slots[..self.len]
+    }
+}
+
+impl Inner {
+    /// The best ready item at `now`; a `Start` item marks its task running (stale
+    /// ones, of tasks cancelled while queued, are skipped).
+    /// Returns the task with the slot it starts in (`None` for a wake-up).
+    pub(super) fn pop_best(&mut self, now: Instant) -> Option<(Notified, Option<SlotRef>)> {
+        loop {
+            match self.ready.pop(now)? {
+                Item::Wake(task) => return Some((task, None)),
+                Item::Start(at) => {
+                    if let Some(task) = self.start(at) {
+                        return Some((task, Some(at)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts, without queueing them, the tasks this exchange's ends released that
+    /// lead the heap (see the module docs): ahead of every queued task or, when the
+    /// worker picks batches (short tasks) and shares the heap with others, tied with
+    /// the best of them but for push order. At most the worker's share of all the
+    /// ready tasks, in the order they were released; the others stay in `done` for
+    /// [`apply`](Self::apply). The clock is read only if the heap holds anything.
+    pub(super) fn start_released(
+        &mut self,
+        done: &mut Released<ExecTask>,
+        pick: &mut Pick<'_>,
+        notes: &mut Notes,
+        now: &mut Now,
+    ) {
+        if pick.max == 0 || done.ready.is_empty() || self.closed {
+            return;
+        }
+        let room = pick.max.min(MAX_PICK);
+        let ties_lead = pick.spread > 1 && pick.max > 1;
+        // Which of the first `room` released tasks lead. The heap does not change
+        // below: its best is chosen once (and the clock read only if it holds any).
+        let mut leads = [true; MAX_PICK];
+        if !self.ready.is_empty() {
+            let best = self.ready.best_at(now.get());
+            for (lead, (_, key)) in leads.iter_mut().zip(&done.ready) {
+                *lead = match best.standing(key) {
+                    Some(std::cmp::Ordering::Greater) => true,
+                    Some(std::cmp::Ordering::Equal) => ties_lead,
+                    _ => false,
+                };
+            }
+        }
+        let mut started = 0;
+        let mut i = 0;
+        done.ready.retain(|(at, _)| {
+            let leads = started < room && leads.get(i).copied().unwrap_or(false);
+            i += 1;
+            if !leads {
+                return true;
+            }
+            if let Some(task) = self.start(*at) {
+                pick.into.push_back(task);
+                notes.push(Some(*at));
+                started += 1;
+            }
+            false
+        });
+    }
+
+    /// Marks the ready task in `at` running and takes its first-run reference; `None`
+    /// if the reference is stale (the task was cancelled meanwhile).
+    pub(super) fn start(&mut self, at: SlotRef) -> Option<Notified> {
+        let task = self.graph.start_with(at, start_task)?;
+        self.stats.add_started();
+        // Its end will update its dependents' slots, under this lock: start loading
+        // them now, while it runs (most were last written by another core, or long
+        // ago by the submission).
+        for address in self.graph.dependent_slot_addresses(at) {
+            if address != 0 {
+                crate::prefetch::for_write(address as *const u8);
+            }
+        }
+        Some(task)
+    }
+}
