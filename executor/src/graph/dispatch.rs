@@ -275,11 +275,11 @@ impl Dispatch {
         guard
     }
 
-    /// Holds back the end of a task run on `worker` (called by that worker only) for
-    /// its next exchange, or a query's (`buffered.rs`). Returns how many ends that
-    /// worker holds back now.
-    pub(crate) fn buffer_end(&self, worker: usize, end: End) -> usize {
-        self.buffered.push(worker, end)
+    /// Holds back the end of a task run on `worker` (called by that worker only, fewer
+    /// than `MAX_BUFFERED_ENDS` times between two of its exchanges that drain its
+    /// buffer) for its next exchange, or a query's (`buffered.rs`).
+    pub(crate) fn buffer_end(&self, worker: usize, end: End) {
+        self.buffered.push(worker, end);
     }
 
     /// True if the heap may hold work (a hint).

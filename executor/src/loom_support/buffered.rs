@@ -25,14 +25,14 @@ impl BufferedEndsModel {
         }
     }
 
-    /// `worker` holds back the end of `task` (as `WorkerCore::buffer_end` does);
-    /// returns how many ends it holds back.
-    pub fn hold_back(&self, worker: usize, task: u64) -> usize {
+    /// `worker` holds back the end of `task` (as `WorkerCore::buffer_end` does: fewer
+    /// than `MAX_BUFFERED_ENDS` times between two of its exchanges).
+    pub fn hold_back(&self, worker: usize, task: u64) {
         let end = End {
             at: SlotRef::from_bits(task),
             outcome: Ok(()),
         };
-        self.buffers.push(worker, end)
+        self.buffers.push(worker, end);
     }
 
     /// `worker`'s exchange: under the lock, records the ends it held back.

@@ -145,12 +145,12 @@ impl WorkerCore {
     /// trip.
     pub(crate) fn buffer_end(&self, end: End) {
         self.exec_local.set(true);
-        let holds_short_picks = self.short_tasks.get() && !self.picked.borrow().is_empty();
+        let holds_short_picks = self.batches_ends() && !self.picked.borrow().is_empty();
         if (holds_short_picks || self.ready_is_plenty())
             && self.held_back.get() + 1 < MAX_BUFFERED_ENDS
         {
-            let held_back = self.shared.dispatch.buffer_end(self.index, end);
-            self.held_back.set(held_back);
+            self.shared.dispatch.buffer_end(self.index, end);
+            self.held_back.set(self.held_back.get() + 1);
             return;
         }
         self.ended.borrow_mut().push(end);
@@ -264,7 +264,7 @@ impl WorkerCore {
                 next
             };
             if let Some(task) = next {
-                if self.held_back.get() > 0 && !self.short_tasks.get() && !self.ready_is_plenty() {
+                if self.held_back.get() > 0 && !self.batches_ends() && !self.ready_is_plenty() {
                     // Ready work ran low while this worker held ends back and its
                     // tasks are not short: release their dependents before running on,
                     // so nobody idles for them. (Short tasks' ends wait for the end of
@@ -283,6 +283,15 @@ impl WorkerCore {
         self.exchange(MAX_PICK);
         let next = self.picked.borrow_mut().pop_front();
         next.map(|task| self.started(task))
+    }
+
+    /// Whether this worker holds back the ends of a batch of tasks it picked until the
+    /// batch is done, even when the heap runs low: while its tasks are short and other
+    /// workers share the graph's lock (each trip to it costs them a wait; alone, a
+    /// worker does better releasing dependents as it goes, which keeps the tasks it
+    /// runs next close to the data their dependencies just wrote).
+    fn batches_ends(&self) -> bool {
+        self.short_tasks.get() && self.shared.remotes.len() > 1
     }
 
     /// True while the ready heap holds enough for every worker to pick full batches
