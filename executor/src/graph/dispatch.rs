@@ -31,11 +31,11 @@
 //!   `max - 1` tasks picked before it, per worker. (The worker asks for batches only
 //!   while its recent ExecutableTasks were short, see `worker.rs`.)
 //! - Before it picks from the heap, an exchange starts directly (never queued) the
-//!   tasks its own ends released that lead the heap (`ReadyQueue::standing`), up to
-//!   the pick's size, in release order: a task that would be the heap's next pick
-//!   anyway (ahead of every queued task, or with the heap empty) — and, when the worker
-//!   picks batches (short tasks) and other workers share the heap, one tied with the
-//!   heap's best but for push order. So with one worker, or long tasks, the order is
+//!   tasks its own ends released that lead the heap, up to the pick's size, in
+//!   release order: with the heap empty, any (each would be the next pick anyway);
+//!   when the worker picks batches (short tasks) and other workers share the heap, those
+//!   ahead of the heap's best or tied with it but for push order
+//!   (`ReadyQueue::standing`). So with one worker, or long tasks, the order is
 //!   exactly the heap's; with several workers running short tasks, ties go first to
 //!   the worker whose task released them (a task run where its dependency ran finds
 //!   its data in that core's cache; moving it costs more than it runs), and FIFO among

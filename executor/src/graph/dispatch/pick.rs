@@ -71,11 +71,11 @@ impl Inner {
     }
 
     /// Starts, without queueing them, the tasks this exchange's ends released that
-    /// lead the heap (see the module docs): ahead of every queued task or, when the
-    /// worker picks batches (short tasks) and shares the heap with others, tied with
-    /// the best of them but for push order. At most the worker's share of all the
-    /// ready tasks, in the order they were released; the others stay in `done` for
-    /// [`apply`](Self::apply). The clock is read only if the heap holds anything.
+    /// lead the heap (see the parent module's docs): any while the heap is empty;
+    /// when the worker picks batches (short tasks) and shares the heap with others,
+    /// those ahead of its best or tied with it but for push order. At most a pick's
+    /// worth, in the order they were released; the others stay in `done` for
+    /// [`apply`](Inner::apply). The clock is read only to compare with the heap.
     pub(super) fn start_released(
         &mut self,
         done: &mut Released<ExecTask>,
