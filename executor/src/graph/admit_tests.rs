@@ -447,9 +447,9 @@ fn declared_tasks_keep_no_spare() {
 
 #[test]
 fn a_ledger_settles_its_counts_every_max_batched_tasks() {
-    // Some of these starts are sampled for latency (one in 16 per thread): their ends
-    // are released at once, which changes nothing in what is checked.
-    let g = gate_past_first_sample(1, 0, 64);
+    // Some of these starts are sampled for latency (one in 16 per thread): their
+    // latencies are kept in the ledger too, and handed on with its counts.
+    let g = gate_past_first_sample(1, 0, 160);
     let n = 2 * super::ledger::MAX_BATCHED as usize + 3;
     let mut tasks: Vec<_> = (0..n).map(|_| Polled::on_worker(&g, 1, 0)).collect();
     for (i, task) in tasks.iter_mut().enumerate() {
@@ -468,4 +468,7 @@ fn a_ledger_settles_its_counts_every_max_batched_tasks() {
     }
     g.settle(1);
     assert_eq!(raw(&g), (0, 0, n as u64));
+    assert!(!g.ledger_holds(1));
+    let sampled = g.sampled.count.load(SeqCst);
+    assert!(sampled >= (n / 16) as u64, "{sampled} latencies handed on");
 }

@@ -11,13 +11,14 @@
 //! - `left`: tasks started here that left the backlog, not yet taken off the state's
 //!   pending count.
 //! - `completed`: tasks that ended here, not yet added to the gate's completion count.
+//! - `sampled`, `sampled_nanos`: the latencies measured here (one start in 16, see
+//!   `admit.rs`), not yet added to the gate's sums.
 //!
 //! Invariants:
 //! - The ledger is used only while nobody waits and the limit holds: a start or an end
 //!   that reads `QUEUED` (a task waits for a permit) or `ROOM` (a submitter waits for
 //!   room) in the state, or more permits held than the limit, settles the ledger and
-//!   takes the usual path. Tasks that declared resources, and the starts and ends whose
-//!   latency is sampled, always take the usual path.
+//!   takes the usual path. Tasks that declared resources always take the usual path.
 //! - Settling gives the spare permit back and takes `left` off the pending count with
 //!   the same read-modify-writes of the state as the usual path, so the wake-up
 //!   protocols (`admit.rs`, `backlog.rs`) hold as they are: what the ledger holds back
@@ -26,8 +27,8 @@
 //!   exiting: `WorkerCore::next_task`), and when `left` or `completed` reaches
 //!   [`MAX_BATCHED`].
 //! - So the state counts at most one permit per worker that no task holds, at most
-//!   `MAX_BATCHED` started tasks per worker as pending, and the completion count misses
-//!   at most `MAX_BATCHED` per worker. [`Gate::counts`] subtracts and adds what the
+//!   `MAX_BATCHED` started tasks per worker as pending, and the completion count and
+//!   the latency samples miss at most `MAX_BATCHED` per worker. [`Gate::counts`] subtracts and adds what the
 //!   ledgers hold (read without a lock, as the rest of the counts); the backlog's
 //!   bound (`try_submit`) reads the state alone, so near its capacity it may refuse up
 //!   to `MAX_BATCHED` per worker early.
@@ -36,10 +37,12 @@
 
 use super::super::backlog::{IN_FLIGHT_MASK, IN_FLIGHT_MAX, QUEUED, ROOM};
 use super::{Gate, Running};
-use crate::sync::{AtomicBool, AtomicU32, Ordering::AcqRel, Ordering::Relaxed};
+use crate::sync::{
+    AtomicBool, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Relaxed, Ordering::Release,
+};
 
 /// The most starts or ends a ledger holds before it settles.
-pub(crate) const MAX_BATCHED: u32 = 16;
+pub(crate) const MAX_BATCHED: u32 = 64;
 
 /// One worker's ledger (see the module docs). Its fields are atomics only so that
 /// [`Gate::counts`] may read them from another thread: only the worker writes them.
@@ -48,6 +51,8 @@ pub(crate) struct Ledger {
     spare: AtomicBool,
     left: AtomicU32,
     completed: AtomicU32,
+    sampled: AtomicU32,
+    sampled_nanos: AtomicU64,
 }
 
 impl Ledger {
@@ -90,15 +95,16 @@ impl Gate {
 
     /// An end on `worker` of a task that held `running`: keeps its permit as the
     /// ledger's spare and counts the completion there (`Ok`), or hands `running` back
-    /// for the usual release (declared resources, a sampled latency, a spare already
-    /// kept, or a ledger that may not be used, which is then settled).
+    /// for the usual release (declared resources, a spare already kept, or a ledger
+    /// that may not be used, which is then settled). A sampled latency is measured
+    /// now and kept in the ledger too.
     pub(super) fn finish_into_ledger(
         &self,
         worker: usize,
         running: Running,
     ) -> Result<(), Running> {
         let ledger = &self.ledgers[worker];
-        if running.permit.is_some() || running.since.is_some() || ledger.spare.load(Relaxed) {
+        if running.permit.is_some() || ledger.spare.load(Relaxed) {
             return Err(running);
         }
         if !self.ledger_may_hold() {
@@ -106,6 +112,12 @@ impl Gate {
             return Err(running);
         }
         ledger.spare.store(true, Relaxed);
+        if let Some(since) = running.since {
+            let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let sum = ledger.sampled_nanos.load(Relaxed).saturating_add(nanos);
+            ledger.sampled_nanos.store(sum, Relaxed);
+            Ledger::bump(&ledger.sampled);
+        }
         if Ledger::bump(&ledger.completed) >= MAX_BATCHED {
             self.settle_counts(worker);
         }
@@ -142,6 +154,16 @@ impl Gate {
                 .completed
                 .fetch_add(u64::from(completed), Relaxed);
         }
+        let sampled = ledger.sampled.load(Relaxed);
+        if sampled > 0 {
+            let nanos = ledger.sampled_nanos.load(Relaxed);
+            ledger.sampled.store(0, Relaxed);
+            ledger.sampled_nanos.store(0, Relaxed);
+            // As `give_back`: the sum first, then the count (release), which a tick
+            // reads first (acquire).
+            self.sampled.nanos.fetch_add(nanos, Relaxed);
+            self.sampled.count.fetch_add(u64::from(sampled), Release);
+        }
     }
 
     /// Whether `worker`'s ledger holds anything (to settle).
@@ -150,6 +172,7 @@ impl Gate {
         ledger.spare.load(Relaxed)
             || ledger.left.load(Relaxed) > 0
             || ledger.completed.load(Relaxed) > 0
+            || ledger.sampled.load(Relaxed) > 0
     }
 
     /// What the ledgers hold now: spare permits, backlog leavings, completions (for
