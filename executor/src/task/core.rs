@@ -149,6 +149,10 @@ impl<F: Future, S: Schedule> Core<F, S> {
     /// # Safety
     /// The caller must have exclusive access to the stage (RUNNING, or COMPLETE
     /// observed by the only reader).
+    // Inlined so that a constant stage (`Consumed`) is written as its tag alone, and a
+    // `Finished` one as tag and output: out of line, the whole stage (as large as the
+    // future) was copied each time.
+    #[inline(always)]
     pub(crate) unsafe fn set_stage(&self, stage: Stage<F>) {
         // SAFETY: exclusive access is the caller's contract.
         self.stage.with_mut(|ptr| unsafe { *ptr = stage });
