@@ -50,8 +50,12 @@ unsafe fn free_raw(ptr: *mut u8, layout: Layout) {
     unsafe { std::alloc::dealloc(ptr, layout) }
 }
 
-/// Moves `value` into a new allocation of its own layout (as `Box::new`).
-pub(crate) fn allocate<T>(value: T) -> NonNull<T> {
+/// Moves the value `make` returns into a new allocation of its own layout (as
+/// `Box::new`). `make` runs once the memory is there, so that the value can be built
+/// in place rather than on the stack and copied (a cell is a few cache lines). It
+/// must not panic: the memory would leak (the one caller builds a plain struct).
+#[inline(always)]
+pub(crate) fn allocate<T>(make: impl FnOnce() -> T) -> NonNull<T> {
     let layout = Layout::new::<T>();
     const {
         assert!(
@@ -64,7 +68,7 @@ pub(crate) fn allocate<T>(value: T) -> NonNull<T> {
         std::alloc::handle_alloc_error(layout)
     };
     // SAFETY: `ptr` is fresh memory with `T`'s layout, valid for writes.
-    unsafe { ptr.as_ptr().write(value) };
+    unsafe { ptr.as_ptr().write(make()) };
     ptr
 }
 

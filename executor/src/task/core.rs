@@ -104,7 +104,7 @@ pub(crate) struct Cell<F: Future, S> {
 impl<F: Future, S: Schedule> Cell<F, S> {
     /// Allocates a new task; the returned pointer carries the three initial references.
     pub(crate) fn allocate(future: F, scheduler: S, id: Id) -> NonNull<Header> {
-        let cell = crate::task::alloc::allocate(Cell {
+        let cell = crate::task::alloc::allocate(|| Cell {
             header: Header {
                 state: State::new(),
                 vtable: crate::task::harness::vtable::<F, S>(),
