@@ -224,12 +224,15 @@ fn check<B>(handle: &Handle, task: &ExecutableTask<B>) -> Result<admit::Needs, S
 }
 
 /// Checks, counts (see [`Count`]), allocates and binds one task; returns its handle.
+/// Its spec goes to `keep_spec` once the checks passed, in place (a spec is large:
+/// returning it would copy it out and back); `keep_spec` may take it.
 #[inline]
 fn prepare<B: TaskBody>(
     handle: &Handle,
     task: ExecutableTask<B>,
     count: Count,
-) -> Result<(TaskSpec, ExecTask, TaskHandle<B::Output>), SubmitError> {
+    keep_spec: impl FnOnce(&mut TaskSpec),
+) -> Result<(ExecTask, TaskHandle<B::Output>), SubmitError> {
     let needs = check(handle, &task)?;
     if handle.shared.is_shutdown() {
         // Before anything is counted or allocated, so there is nothing to undo. (If
@@ -267,7 +270,7 @@ fn prepare<B: TaskBody>(
         }
     };
     let ExecutableTask {
-        spec,
+        mut spec,
         timeout,
         retry,
         body,
@@ -284,7 +287,8 @@ fn prepare<B: TaskBody>(
     );
     let task = ExecTask::new(notified, owned);
     let id = spec.id;
-    Ok((spec, task, TaskHandle::new(id, join)))
+    keep_spec(&mut spec);
+    Ok((task, TaskHandle::new(id, join)))
 }
 
 /// Adds prepared tasks to the graph; on error cancels them all unpolled.
@@ -411,7 +415,11 @@ impl Handle {
         task: ExecutableTask<B>,
         count: Count,
     ) -> Result<TaskHandle<B::Output>, SubmitError> {
-        let (spec, task, handle) = prepare(self, task, count)?;
+        let mut kept = None;
+        let (task, handle) = prepare(self, task, count, |spec| {
+            kept = Some(std::mem::replace(spec, TaskSpec::new(spec.id)));
+        })?;
+        let spec = kept.expect("prepare keeps the spec of a task it prepared");
         commit(self, Specs::One(&spec), vec![task])?;
         Ok(handle)
     }
@@ -484,8 +492,10 @@ impl TaskGraph {
         &mut self,
         task: ExecutableTask<B>,
     ) -> Result<TaskHandle<B::Output>, SubmitError> {
-        let (spec, task, handle) = prepare(&self.handle, task, Count::Batch)?;
-        self.specs.push(spec);
+        let specs = &mut self.specs;
+        let (task, handle) = prepare(&self.handle, task, Count::Batch, |spec| {
+            specs.push(&*spec);
+        })?;
         self.tasks.push(task);
         Ok(handle)
     }
