@@ -469,15 +469,20 @@ impl Gate {
         };
         // What the workers' ledgers hold back (`admit/ledger.rs`): spare permits are
         // held by no task, their leavings and completions are not in the state yet.
+        // Read after the state and the count (acquire): a ledger zeroes what it hands
+        // on before it hands it on, so nothing is counted twice.
+        let in_flight = self.state().load(Acquire) & IN_FLIGHT_MASK;
+        let pending = self.backlog.len();
+        let completed = self.backlog.counts.completed.load(Acquire);
         let (spare, left, ledger_completed) = self.ledger_totals();
-        let in_flight = self.in_flight().saturating_sub(spare);
-        let completed = self.backlog.counts.completed.load(Relaxed) + ledger_completed;
+        let in_flight = (in_flight as usize).saturating_sub(spare);
+        let completed = completed + ledger_completed;
         GateCounts {
             limit: self.limit.load(Relaxed),
             in_flight,
             peak_in_flight: self.peak_in_flight.load(Relaxed),
             waiting: self.waiting.load(Relaxed),
-            pending: self.backlog.len().saturating_sub(left),
+            pending: pending.saturating_sub(left),
             pending_capacity: self.backlog.capacity(),
             started: completed + self.abandoned.load(Relaxed) + in_flight as u64,
             completed,

@@ -472,3 +472,24 @@ fn a_ledger_settles_its_counts_every_max_batched_tasks() {
     let sampled = g.sampled.count.load(SeqCst);
     assert!(sampled >= (n / 16) as u64, "{sampled} latencies handed on");
 }
+
+#[test]
+fn the_backlog_bound_does_not_count_tasks_a_ledger_noted_as_started() {
+    let g = gate_past_first_sample(1, 0, 2);
+    let mut a = Polled::on_worker(&g, 0, 0);
+    assert!(a.started());
+    a.finish(); // its permit stays with worker 0
+    let mut b = Polled::on_worker(&g, 0, 0);
+    assert!(b.started(), "with the spare permit");
+    // b left the backlog in worker 0's ledger only.
+    assert_eq!(raw(&g).1, 1);
+    assert_eq!(g.counts().pending, 0);
+    assert!(!g.backlog.try_reserve(2), "the state alone would refuse");
+    assert!(g.try_reserve(2), "nothing is pending: room for 2");
+    assert!(!g.try_reserve(1), "2 pending, capacity 2");
+    b.finish();
+    g.settle(0);
+    assert_eq!(raw(&g).1, 2);
+    assert_eq!(g.counts().pending, 2);
+    g.backlog.unreserve(2);
+}

@@ -119,12 +119,22 @@ impl Backlog {
         self.counts.state.fetch_add(pending_units(n), AcqRel);
     }
 
-    /// Counts `n` more pending tasks if they fit the capacity (or nothing is pending).
+    /// [`try_reserve_with`](Self::try_reserve_with) with no task started elsewhere.
+    #[cfg(any(test, taskweave_loom))]
     pub(crate) fn try_reserve(&self, n: usize) -> bool {
+        self.try_reserve_with(n, || 0)
+    }
+
+    /// Counts `n` more pending tasks if they fit the capacity (or nothing is pending),
+    /// not counting `started()` tasks that started but are still counted in the state
+    /// (the workers' ledgers, `admit/ledger.rs`), read after the state each time: a
+    /// ledger takes its count off the state only after it zeroed it, so a task is never
+    /// subtracted twice.
+    pub(crate) fn try_reserve_with(&self, n: usize, started: impl Fn() -> usize) -> bool {
         let state = &self.counts.state;
         let mut current = state.load(Acquire);
         loop {
-            let pending = (current >> PENDING_SHIFT) as usize;
+            let pending = ((current >> PENDING_SHIFT) as usize).saturating_sub(started());
             if pending != 0 && pending.saturating_add(n) > self.capacity {
                 return false;
             }
@@ -169,11 +179,24 @@ impl Backlog {
         }
     }
 
-    /// Reserves room for `n` tasks, or registers to be woken when room may have
-    /// appeared. `Ready(false)` once the runtime shuts down.
+    /// [`poll_reserve_with`](Self::poll_reserve_with) with no task started elsewhere.
+    #[cfg(any(test, taskweave_loom))]
     pub(crate) fn poll_reserve(
         &self,
         n: usize,
+        cx: &mut Context<'_>,
+        registration: &mut Option<u64>,
+    ) -> Poll<bool> {
+        self.poll_reserve_with(n, || 0, cx, registration)
+    }
+
+    /// Reserves room for `n` tasks, or registers to be woken when room may have
+    /// appeared. `Ready(false)` once the runtime shuts down. `started` as in
+    /// [`try_reserve_with`](Self::try_reserve_with).
+    pub(crate) fn poll_reserve_with(
+        &self,
+        n: usize,
+        started: impl Fn() -> usize,
         cx: &mut Context<'_>,
         registration: &mut Option<u64>,
     ) -> Poll<bool> {
@@ -182,7 +205,7 @@ impl Backlog {
                 self.deregister(registration);
                 return Poll::Ready(false);
             }
-            if self.try_reserve(n) {
+            if self.try_reserve_with(n, &started) {
                 self.deregister(registration);
                 return Poll::Ready(true);
             }
@@ -270,9 +293,7 @@ pub(crate) async fn room_for(gate: &Arc<Gate>, n: usize) -> Option<Reservation> 
         type Output = bool;
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
             let this = &mut *self;
-            this.gate
-                .backlog
-                .poll_reserve(this.n, cx, &mut this.registration)
+            this.gate.poll_reserve(this.n, cx, &mut this.registration)
         }
     }
     impl Drop for Wait<'_> {

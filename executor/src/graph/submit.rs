@@ -249,7 +249,7 @@ fn prepare<B: TaskBody>(
                     Pending::Counted
                 }
                 Count::IfRoom => {
-                    if !gate.backlog.try_reserve(1) {
+                    if !gate.try_reserve(1) {
                         return Err(SubmitError::QueueFull {
                             capacity: gate.backlog.capacity(),
                         });
@@ -532,7 +532,7 @@ impl TaskGraph {
     /// [`SubmitError::QueueFull`], and those of [`submit`](Self::submit).
     pub fn try_submit(&mut self) -> Result<(), SubmitError> {
         if let Some(gate) = self.handle.shared.monitor.gate() {
-            if !self.specs.is_empty() && !gate.backlog.try_reserve(self.specs.len()) {
+            if !self.specs.is_empty() && !gate.try_reserve(self.specs.len()) {
                 return Err(SubmitError::QueueFull {
                     capacity: gate.backlog.capacity(),
                 });

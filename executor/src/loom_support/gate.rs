@@ -104,7 +104,7 @@ impl GateModel {
         cx: &mut Context<'_>,
         registration: &mut Option<u64>,
     ) -> Poll<bool> {
-        self.gate.backlog.poll_reserve(n, cx, registration)
+        self.gate.poll_reserve(n, cx, registration)
     }
 
     /// Pending tasks in the gate's backlog.

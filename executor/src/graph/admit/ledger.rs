@@ -28,10 +28,12 @@
 //!   [`MAX_BATCHED`].
 //! - So the state counts at most one permit per worker that no task holds, at most
 //!   `MAX_BATCHED` started tasks per worker as pending, and the completion count and
-//!   the latency samples miss at most `MAX_BATCHED` per worker. [`Gate::counts`] subtracts and adds what the
-//!   ledgers hold (read without a lock, as the rest of the counts); the backlog's
-//!   bound (`try_submit`) reads the state alone, so near its capacity it may refuse up
-//!   to `MAX_BATCHED` per worker early.
+//!   the latency samples miss at most `MAX_BATCHED` per worker. [`Gate::counts`]
+//!   subtracts and adds what the ledgers hold, and the backlog's bound (`try_submit`,
+//!   `submit_wait`) does not count the tasks they noted as started: each reads the
+//!   ledgers after the state (acquire), and a ledger zeroes a count before it hands it
+//!   on (with an RMW of the state, which releases the zeroing), so nothing is
+//!   subtracted twice, only sometimes not yet.
 //! - A spare permit waits at most for its worker's next start, end or settling: while
 //!   a woken ExecutableTask (which needs no permit) is polled, at the longest.
 
@@ -173,6 +175,25 @@ impl Gate {
             || ledger.left.load(Relaxed) > 0
             || ledger.completed.load(Relaxed) > 0
             || ledger.sampled.load(Relaxed) > 0
+    }
+
+    /// Counts `n` more pending tasks if they fit the backlog's capacity, not counting
+    /// the tasks the ledgers noted as started (`try_submit`; see
+    /// `Backlog::try_reserve_with`).
+    pub(crate) fn try_reserve(&self, n: usize) -> bool {
+        self.backlog.try_reserve_with(n, || self.ledger_totals().1)
+    }
+
+    /// `submit_wait`'s step: [`try_reserve`](Self::try_reserve), or registers `cx`'s
+    /// waker for room (`Backlog::poll_reserve`).
+    pub(crate) fn poll_reserve(
+        &self,
+        n: usize,
+        cx: &mut std::task::Context<'_>,
+        registration: &mut Option<u64>,
+    ) -> std::task::Poll<bool> {
+        self.backlog
+            .poll_reserve_with(n, || self.ledger_totals().1, cx, registration)
     }
 
     /// What the ledgers hold now: spare permits, backlog leavings, completions (for
