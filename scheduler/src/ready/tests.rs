@@ -339,6 +339,10 @@ struct Reference {
     last: Option<Instant>,
 }
 
+/// A contender's standing in the reference model: effective priority, starving, rank,
+/// push order (earlier wins).
+type RefScore = (u32, bool, Duration, Reverse<u64>);
+
 impl Reference {
     fn push(&mut self, seq: u64, k: ReadyKey, item: u32) {
         let enqueued_at = self.last.map_or(k.enqueued_at, |l| l.max(k.enqueued_at));
@@ -353,6 +357,56 @@ impl Reference {
         });
     }
 
+    /// The oldest task of `level`, if any.
+    fn oldest(&self, level: u8) -> Option<&RefTask> {
+        self.tasks
+            .iter()
+            .filter(|t| t.level == level)
+            .min_by_key(|t| t.seq)
+    }
+
+    /// The effective priority at `now` of a task at `level` with `deadline`: its
+    /// level's aging (by the level's oldest task) and its deadline's boost.
+    fn effective(
+        &self,
+        cfg: &ReadyQueueConfig,
+        now: Instant,
+        level: u8,
+        deadline: Option<Instant>,
+    ) -> u32 {
+        let waited = self.oldest(level).map_or(Duration::ZERO, |o| {
+            now.saturating_duration_since(o.enqueued_at)
+        });
+        u32::from(level) + cfg.aging(waited) + deadline.map_or(0, |d| cfg.deadline_boost(d, now))
+    }
+
+    /// The tasks that may be popped when none is overdue, with their scores.
+    fn scored(&self, cfg: &ReadyQueueConfig, now: Instant) -> Vec<(RefScore, &RefTask)> {
+        let earliest = |level: u8| {
+            self.tasks
+                .iter()
+                .filter(|t| t.level == level && t.deadline.is_some())
+                .min_by_key(|t| (t.deadline, t.seq))
+                .map(|t| t.seq)
+        };
+        self.tasks
+            .iter()
+            .filter_map(|t| {
+                let o = self.oldest(t.level).unwrap();
+                let starving = cfg.is_starving(now.saturating_duration_since(o.enqueued_at));
+                let is_oldest = o.seq == t.seq;
+                let eligible = t.deadline.is_none()
+                    || earliest(t.level) == Some(t.seq)
+                    || (starving && is_oldest);
+                let effective = self.effective(cfg, now, t.level, t.deadline);
+                eligible.then_some((
+                    (effective, starving && is_oldest, t.rank, Reverse(t.seq)),
+                    t,
+                ))
+            })
+            .collect()
+    }
+
     fn pop(&mut self, cfg: &ReadyQueueConfig, now: Instant) -> Option<u32> {
         let overdue = self
             .tasks
@@ -362,47 +416,19 @@ impl Reference {
         let pick = match overdue {
             Some(t) => t.seq,
             None => {
-                let oldest = |level: u8| {
-                    self.tasks
-                        .iter()
-                        .filter(|t| t.level == level)
-                        .min_by_key(|t| t.seq)
-                        .unwrap()
-                };
-                let earliest = |level: u8| {
-                    self.tasks
-                        .iter()
-                        .filter(|t| t.level == level && t.deadline.is_some())
-                        .min_by_key(|t| (t.deadline, t.seq))
-                        .map(|t| t.seq)
-                };
-                let effective = |t: &RefTask| {
-                    let waited = now.saturating_duration_since(oldest(t.level).enqueued_at);
-                    u32::from(t.level)
-                        + cfg.aging(waited)
-                        + t.deadline.map_or(0, |d| cfg.deadline_boost(d, now))
-                };
-                let best = self
-                    .tasks
-                    .iter()
-                    .filter_map(|t| {
-                        let o = oldest(t.level);
-                        let starving =
-                            cfg.is_starving(now.saturating_duration_since(o.enqueued_at));
-                        let is_oldest = o.seq == t.seq;
-                        let eligible = t.deadline.is_none()
-                            || earliest(t.level) == Some(t.seq)
-                            || (starving && is_oldest);
-                        eligible.then_some((
-                            (effective(t), starving && is_oldest, t.rank, Reverse(t.seq)),
-                            t,
-                        ))
-                    })
+                let (score, best) = self
+                    .scored(cfg, now)
+                    .into_iter()
                     .max_by_key(|(score, _)| *score)?;
                 // The pick has the maximum effective priority of all tasks.
-                let max_eff = self.tasks.iter().map(effective).max().unwrap();
-                assert_eq!(best.0 .0, max_eff);
-                best.1.seq
+                let max_eff = self
+                    .tasks
+                    .iter()
+                    .map(|t| self.effective(cfg, now, t.level, t.deadline))
+                    .max()
+                    .unwrap();
+                assert_eq!(score.0, max_eff);
+                best.seq
             }
         };
         let i = self.tasks.iter().position(|t| t.seq == pick).unwrap();
@@ -432,42 +458,13 @@ impl Reference {
         {
             return Ordering::Less;
         }
-        let oldest = |level: u8| {
-            self.tasks
-                .iter()
-                .filter(|t| t.level == level)
-                .min_by_key(|t| t.seq)
-        };
-        let aging = |level: u8| {
-            oldest(level).map_or(0, |o| {
-                cfg.aging(now.saturating_duration_since(o.enqueued_at))
-            })
-        };
-        let earliest = |level: u8| {
-            self.tasks
-                .iter()
-                .filter(|t| t.level == level && t.deadline.is_some())
-                .min_by_key(|t| (t.deadline, t.seq))
-                .map(|t| t.seq)
-        };
         let best = self
-            .tasks
-            .iter()
-            .filter_map(|t| {
-                let o = oldest(t.level).unwrap();
-                let starving = cfg.is_starving(now.saturating_duration_since(o.enqueued_at));
-                let is_oldest = o.seq == t.seq;
-                let eligible = t.deadline.is_none()
-                    || earliest(t.level) == Some(t.seq)
-                    || (starving && is_oldest);
-                let effective = u32::from(t.level)
-                    + aging(t.level)
-                    + t.deadline.map_or(0, |d| cfg.deadline_boost(d, now));
-                eligible.then_some((effective, starving && is_oldest, t.rank))
-            })
+            .scored(cfg, now)
+            .into_iter()
+            .map(|((effective, starving, rank, _), _)| (effective, starving, rank))
             .max()
             .unwrap();
-        (u32::from(level) + aging(level), false, rank).cmp(&best)
+        (self.effective(cfg, now, level, None), false, rank).cmp(&best)
     }
 }
 
