@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{runtime, wait_until, watchdog};
 use graph_util::{resolve, submit, Log, NoteWake, WorkerGate};
-use taskweave::graph::{ExecutableTask, TaskGraph, TaskId};
+use taskweave::graph::{ExecutableTask, ReadyQueueConfig, TaskGraph, TaskId};
 use taskweave::task::yield_now;
 // ---------------------------------------------------------------------------------
 // Ready order (1 worker, held by a gate while the tasks queue up)
@@ -74,10 +74,24 @@ fn ready_tasks_run_by_priority_fifo_among_equals() {
     });
 }
 
+/// One worker, its ready heap without aging (nor the starvation guard it brings), so
+/// that the order depends on the tasks' keys alone however slow the machine (under
+/// valgrind a task could wait past the guard's 1.28 s).
+fn runtime_without_aging() -> taskweave::Runtime {
+    taskweave::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .ready_queue(ReadyQueueConfig {
+            aging_interval: Duration::ZERO,
+            ..ReadyQueueConfig::default()
+        })
+        .build()
+        .expect("build runtime")
+}
+
 #[test]
 fn among_equals_the_head_of_the_longest_chain_runs_first() {
     watchdog("critical path", || {
-        let rt = runtime(1);
+        let rt = runtime_without_aging();
         let log = Log::new();
         let ms = Duration::from_millis;
         let gate = WorkerGate::hold(&rt);
@@ -110,6 +124,37 @@ fn among_equals_the_head_of_the_longest_chain_runs_first() {
             events,
             ["chain0", "chain1", "chain2", "chain3", "single", "chain4"]
         );
+    });
+}
+
+#[test]
+fn the_ready_queue_setting_decides_whether_a_waiting_level_ages() {
+    // A low task waits 80 ms before a higher one (50 levels up) is submitted. With one
+    // level of aging per millisecond its level has risen past the newcomer's; with
+    // aging off, priority alone decides.
+    watchdog("ready queue tuning", || {
+        for (aging_interval, expected) in [
+            (Duration::from_millis(1), ["low", "high"]),
+            (Duration::ZERO, ["high", "low"]),
+        ] {
+            let rt = taskweave::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .ready_queue(ReadyQueueConfig {
+                    aging_interval,
+                    ..ReadyQueueConfig::default()
+                })
+                .build()
+                .unwrap();
+            let log = Log::new();
+            let gate = WorkerGate::hold(&rt);
+            let low = submit(&rt, record(&log, "low", 10));
+            std::thread::sleep(Duration::from_millis(80));
+            let high = submit(&rt, record(&log, "high", 60));
+            gate.release(&rt);
+            resolve(&rt, low).unwrap();
+            resolve(&rt, high).unwrap();
+            assert_eq!(log.events(), expected, "aging every {aging_interval:?}");
+        }
     });
 }
 

@@ -216,13 +216,14 @@ pub(crate) type Doomed = Vec<(ExecTask, Option<TaskId>)>;
 impl Dispatch {
     pub(crate) fn new(
         max_finished_records: usize,
+        ready_queue: taskweave_scheduler::ReadyQueueConfig,
         limits: super::MachineLimits,
         workers: usize,
     ) -> Dispatch {
         Dispatch {
             inner: CachePadded::new(Mutex::new(Inner {
                 graph: DependencyGraph::with_payloads(),
-                ready: ReadyQueue::new(),
+                ready: ReadyQueue::with_config(ready_queue),
                 scratch: Released::default(),
                 closed: false,
                 max_finished_records,

@@ -45,7 +45,7 @@ pub use retry::{Backoff, RetryOn, RetryPolicy};
 pub use stats::{GraphCounts, GraphMetrics};
 pub use submit::{SubmitError, TaskGraph};
 pub use taskweave_scheduler::{
-    FailureReason, GraphError, Priority, ResourceRequirements, TaskId, TaskSpec,
+    FailureReason, GraphError, Priority, ReadyQueueConfig, ResourceRequirements, TaskId, TaskSpec,
 };
 
 pub(crate) use run::panic_message;

@@ -42,6 +42,7 @@ pub struct Builder {
     blocking_keep_alive: Duration,
     global_queue_interval: u32,
     max_finished_task_records: usize,
+    ready_queue: crate::graph::ReadyQueueConfig,
     /// `None`: the monitor is disabled.
     monitor: Option<MonitorConfig>,
 }
@@ -59,6 +60,7 @@ impl Builder {
             blocking_keep_alive: Duration::from_secs(10),
             global_queue_interval: 61,
             max_finished_task_records: 1 << 18,
+            ready_queue: crate::graph::ReadyQueueConfig::default(),
             // Loom models build no real runtime; keep model state free of the sampler.
             monitor: (!cfg!(taskweave_loom)).then(MonitorConfig::default),
         }
@@ -133,6 +135,30 @@ impl Builder {
     /// that memory near 25 MiB.
     pub fn max_finished_task_records(&mut self, n: usize) -> &mut Self {
         self.max_finished_task_records = n;
+        self
+    }
+
+    /// Tunes the ready heap's deadline boost, aging and starvation guard (see
+    /// [`ReadyQueueConfig`](crate::graph::ReadyQueueConfig); defaults: boost over the
+    /// last 100 ms before a deadline, up to 64 levels; one level of aging per 10 ms of
+    /// waiting, up to 128). A zero `aging_interval` turns aging and the starvation
+    /// guard off, so that the order of ready tasks depends on their keys alone.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave_executor::graph::ReadyQueueConfig;
+    ///
+    /// let rt = taskweave_executor::Builder::new()
+    ///     .ready_queue(ReadyQueueConfig {
+    ///         aging_interval: Duration::ZERO,
+    ///         ..ReadyQueueConfig::default()
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn ready_queue(&mut self, config: crate::graph::ReadyQueueConfig) -> &mut Self {
+        self.ready_queue = config;
         self
     }
 
@@ -216,6 +242,7 @@ impl Builder {
             owned: OwnedTasks::new(workers * 16),
             dispatch: crate::graph::dispatch::Dispatch::new(
                 self.max_finished_task_records,
+                self.ready_queue,
                 limits,
                 workers,
             ),
