@@ -102,7 +102,6 @@ impl<E: Ord> RunHeap<E> {
         self.heap.len() + self.run.len()
     }
 
-    #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
         self.heap.is_empty() && self.run.is_empty()
     }

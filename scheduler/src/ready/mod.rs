@@ -393,6 +393,9 @@ impl<T> ReadyQueue<T> {
         if self.len == 0 {
             return None;
         }
+        if let Some(only) = self.only_plain_level(now) {
+            return Some(only);
+        }
         let tuning = &self.tuning;
         let mut overdue: Option<((u64, u64), Choice)> = None;
         let mut best: Option<(Score, Choice)> = None;
@@ -492,6 +495,40 @@ impl<T> ReadyQueue<T> {
             Some((_, c)) => Some((Standing::Overdue, c)),
             None => best.map(|(score, c)| (Standing::Scored(score), c)),
         }
+    }
+
+    /// The common case of [`select_scored`](Self::select_scored), decided without
+    /// comparing contenders: one level holds every task, none with a deadline (no
+    /// deadline entry at all, stale ones included), and its oldest is not starving.
+    /// Then the winner is the level's no-deadline top, as the general path finds.
+    fn only_plain_level(&self, now: u64) -> Option<(Standing, Choice)> {
+        if self.nonempty.iter().map(|w| w.count_ones()).sum::<u32>() != 1 {
+            return None;
+        }
+        let word = self.nonempty.iter().position(|&w| w != 0)?;
+        let level = word * 64 + self.nonempty[word].trailing_zeros() as usize;
+        let lv = &self.levels[level];
+        if !lv.deadlines.is_empty() {
+            return None;
+        }
+        let oldest = lv.arrivals.front()?;
+        let waited = now.saturating_sub(oldest.enqueued);
+        if waited >= self.tuning.starve_after {
+            return None;
+        }
+        let top = lv.plain.peek()?;
+        let score = Score {
+            effective: level as u32 + self.tuning.aging(waited),
+            starving: false,
+            rank: top.rank(),
+            fifo: Reverse(top.seq()),
+        };
+        let choice = Choice {
+            level,
+            source: Source::Plain,
+            slot: top.slot,
+        };
+        Some((Standing::Scored(score), choice))
     }
 
     /// Frees a live slab slot and returns its item. `via` is the structure whose entry
