@@ -10,7 +10,8 @@ use taskweave_scheduler::{Released, SlotRef};
 use super::{ExecTask, Inner, Item, Now};
 use crate::task::Notified;
 
-/// Where [`Dispatch::exchange`](super::Dispatch::exchange) puts the ready tasks it picks, and how many.
+/// Where [`Dispatch::exchange`](super::Dispatch::exchange) puts the ready tasks it
+/// picks, and how many.
 pub(crate) struct Pick<'a> {
     pub(crate) into: &'a mut VecDeque<Notified>,
     /// At most this many (0: only record ends).
