@@ -27,7 +27,7 @@
 use crossbeam_utils::CachePadded;
 use taskweave_scheduler::SlotRef;
 
-use super::dispatch::{Doomed, ExecTask};
+use super::dispatch::{Dispatch, Doomed, ExecTask};
 use super::ended::End;
 use crate::runtime::shared::Shared;
 use crate::sync::{
@@ -136,6 +136,15 @@ pub(crate) struct Recorded {
     pub(crate) finished: Vec<ExecTask>,
     pub(crate) doomed: Doomed,
     pub(crate) released: usize,
+}
+
+/// Runs `query`, a [`Dispatch`] query that records the held-back ends first, and
+/// does what recording them left (`Recorded::settle`) once its lock is released.
+pub(crate) fn query<R>(shared: &Shared, query: impl FnOnce(&Dispatch, &mut Recorded) -> R) -> R {
+    let mut recorded = Recorded::default();
+    let answer = query(&shared.dispatch, &mut recorded);
+    recorded.settle(shared);
+    answer
 }
 
 impl Recorded {

@@ -161,10 +161,7 @@ impl<T> TaskHandle<T> {
         let Some(shared) = self.shared() else {
             return TaskError::Cancelled;
         };
-        let mut recorded = Recorded::default();
-        let state = shared.dispatch.state(self.id, &mut recorded);
-        recorded.settle(shared);
-        match state {
+        match super::buffered::query(shared, |d, r| d.state(self.id, r)) {
             Some(TaskState::Failed(FailureReason::DependencyFailed(root))) => {
                 TaskError::DependencyFailed(root)
             }

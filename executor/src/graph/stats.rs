@@ -105,10 +105,7 @@ pub struct GraphMetrics {
 
 impl GraphMetrics {
     fn stats(&self) -> GraphStats {
-        let mut recorded = super::buffered::Recorded::default();
-        let stats = self.shared.dispatch.stats(&mut recorded);
-        recorded.settle(&self.shared);
-        stats
+        super::buffered::query(&self.shared, |d, r| d.stats(r))
     }
 
     /// Tasks accepted by `submit` or `TaskGraph::submit`.

@@ -22,7 +22,7 @@ use taskweave_scheduler::{FailureReason, GraphError, SpecBatch, SpecError, TaskI
 use super::admit::{self, Pending, Ticket};
 use super::backlog::{self, Reservation};
 use super::body::TaskBody;
-use super::buffered::Recorded;
+use super::buffered;
 use super::dispatch::{Doomed, ExecTask, Refused, Specs};
 use super::ended;
 use super::executable::ExecutableTask;
@@ -429,10 +429,7 @@ impl Handle {
     /// many were forgotten. The runtime also does this by itself past
     /// [`Builder::max_finished_task_records`](crate::runtime::Builder::max_finished_task_records).
     pub fn forget_finished_tasks(&self) -> usize {
-        let mut recorded = Recorded::default();
-        let forgotten = self.shared.dispatch.forget_finished(&mut recorded);
-        recorded.settle(&self.shared);
-        forgotten
+        buffered::query(&self.shared, |d, r| d.forget_finished(r))
     }
 }
 

@@ -78,18 +78,14 @@ impl RuntimeMetrics {
     /// Tasks spawned or submitted and not yet completed (including blocking tasks and
     /// ExecutableTasks waiting for their dependencies).
     pub fn num_alive_tasks(&self) -> usize {
-        let mut recorded = crate::graph::buffered::Recorded::default();
-        let live = self.shared.dispatch.live(&mut recorded);
-        recorded.settle(&self.shared);
+        let live = crate::graph::buffered::query(&self.shared, |d, r| d.live(r));
         self.shared.owned.len() + live
     }
 
     /// Tasks ever spawned on this runtime, ExecutableTasks submitted included.
     pub fn spawned_tasks_count(&self) -> u64 {
-        let mut recorded = crate::graph::buffered::Recorded::default();
-        let submitted = self.shared.dispatch.stats(&mut recorded).submitted();
-        recorded.settle(&self.shared);
-        self.shared.owned.bound_count() + submitted
+        let stats = crate::graph::buffered::query(&self.shared, |d, r| d.stats(r));
+        self.shared.owned.bound_count() + stats.submitted()
     }
 
     /// Tasks waiting in the global injector.
