@@ -148,6 +148,20 @@ struct Sampled {
     nanos: AtomicU64,
 }
 
+impl Sampled {
+    /// Adds `count` latencies summing to `nanos`: the sum first, then the count
+    /// (release), which a tick reads first (acquire).
+    fn add(&self, count: u64, nanos: u64) {
+        self.nanos.fetch_add(nanos, Relaxed);
+        self.count.fetch_add(count, Release);
+    }
+}
+
+/// The latency of a task granted its permit at `since`, in nanoseconds.
+fn latency_nanos(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The controller and what it was last told.
 struct Ticks {
     controller: ConcurrencyController,
@@ -365,9 +379,7 @@ impl Gate {
         if completed {
             self.backlog.counts.completed.fetch_add(1, Relaxed);
             if let Some(since) = running.since {
-                let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                self.sampled.nanos.fetch_add(nanos, Relaxed);
-                self.sampled.count.fetch_add(1, Release);
+                self.sampled.add(1, latency_nanos(since));
             }
         } else {
             self.abandoned.fetch_add(1, Relaxed);

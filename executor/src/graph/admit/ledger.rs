@@ -39,9 +39,7 @@
 
 use super::super::backlog::{IN_FLIGHT_MASK, IN_FLIGHT_MAX, QUEUED, ROOM};
 use super::{Gate, Running};
-use crate::sync::{
-    AtomicBool, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Relaxed, Ordering::Release,
-};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Relaxed};
 
 /// The most starts or ends a ledger holds before it settles.
 pub(crate) const MAX_BATCHED: u32 = 64;
@@ -115,7 +113,7 @@ impl Gate {
         }
         ledger.spare.store(true, Relaxed);
         if let Some(since) = running.since {
-            let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let nanos = super::latency_nanos(since);
             let sum = ledger.sampled_nanos.load(Relaxed).saturating_add(nanos);
             ledger.sampled_nanos.store(sum, Relaxed);
             Ledger::bump(&ledger.sampled);
@@ -161,10 +159,7 @@ impl Gate {
             let nanos = ledger.sampled_nanos.load(Relaxed);
             ledger.sampled.store(0, Relaxed);
             ledger.sampled_nanos.store(0, Relaxed);
-            // As `give_back`: the sum first, then the count (release), which a tick
-            // reads first (acquire).
-            self.sampled.nanos.fetch_add(nanos, Relaxed);
-            self.sampled.count.fetch_add(u64::from(sampled), Release);
+            self.sampled.add(u64::from(sampled), nanos);
         }
     }
 
