@@ -54,7 +54,7 @@ impl Polled {
     fn started(&mut self) -> bool {
         let mut cx = Context::from_waker(&self.waker);
         self.ticket
-            .poll_start(&self.gate, self.worker, &mut cx)
+            .poll_start(&self.gate, || self.worker, &mut cx)
             .is_ready()
     }
     fn finish(&mut self) {

@@ -208,7 +208,9 @@ impl<B: TaskBody> Future for Executable<B> {
         // Monitor gate (admit.rs): before the body first runs, take an in-flight permit
         // (and the declared resources); without one, wait to be granted it.
         if let (Some(ticket), Some(gate)) = (&mut this.ticket, gate(&this.runtime)) {
-            let worker = crate::runtime::worker_of(shared(&this.runtime));
+            // The worker is looked up only for the first start (later polls of a
+            // started task pass straight through).
+            let worker = || crate::runtime::worker_of(shared(&this.runtime));
             if ticket.poll_start(gate, worker, cx).is_pending() {
                 return Poll::Pending;
             }

@@ -132,7 +132,7 @@ impl TicketModel {
     /// `Ready` once the ticket holds its permit; `Pending` (woken when granted) while
     /// it waits.
     pub fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.ticket.poll_start(&self.gate, self.worker, cx)
+        self.ticket.poll_start(&self.gate, || self.worker, cx)
     }
 
     /// The task ended: releases the permit and grants what it freed.

@@ -55,12 +55,13 @@ impl Ticket {
     }
 
     /// On each poll until started: `Ready` once the task holds its permit, `Pending`
-    /// (woken when granted) while it waits. `worker`: the runtime's worker polling it,
-    /// if any, whose ledger may have a spare permit (`ledger.rs`).
+    /// (woken when granted) while it waits. `worker` finds the runtime's worker polling
+    /// it, if any, whose ledger may have a spare permit (`ledger.rs`); it is called
+    /// only when the ticket asks for a permit.
     pub(crate) fn poll_start(
         &mut self,
         gate: &Gate,
-        worker: Option<usize>,
+        worker: impl FnOnce() -> Option<usize>,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         match &self.stage {
@@ -70,7 +71,7 @@ impl Ticket {
                     // Shutting down: the task is about to be cancelled.
                     return Poll::Pending;
                 }
-                if self.start_at_once(gate, worker) {
+                if self.start_at_once(gate, worker()) {
                     return Poll::Ready(());
                 }
                 match gate.enqueue(self.need, self.priority, cx.waker()) {
