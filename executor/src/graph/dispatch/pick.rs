@@ -95,17 +95,14 @@ impl Inner {
             // a lone worker's time per exchange on the wavefront).
             return;
         }
-        // Which of the first `room` released tasks lead. The heap does not change
-        // below: its best is chosen once (and the clock read only if it holds any).
+        // Which of the first `room` released tasks lead (with the heap not empty, ties
+        // do: see above). The heap does not change below: its best is chosen once
+        // (and the clock read only if it holds any).
         let mut leads = [true; MAX_PICK];
         if !self.ready.is_empty() {
             let best = self.ready.best_at(now.get());
             for (lead, (_, key)) in leads.iter_mut().zip(&done.ready) {
-                *lead = match best.standing(key) {
-                    Some(std::cmp::Ordering::Greater) => true,
-                    Some(std::cmp::Ordering::Equal) => ties_lead,
-                    _ => false,
-                };
+                *lead = best.standing(key).is_some_and(std::cmp::Ordering::is_ge);
             }
         }
         let mut started = 0;
