@@ -141,9 +141,14 @@ pub(super) struct Tuning {
     pub(super) starve_after: u64,
 }
 
+/// `d` in nanoseconds, `u64::MAX` if it does not fit.
+pub(super) fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl Tuning {
     pub(super) fn new(c: &ReadyQueueConfig) -> Self {
-        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let nanos = saturating_nanos;
         let (interval, max_aging) = if c.aging_interval.is_zero() || c.max_aging == 0 {
             (0, 0)
         } else {

@@ -175,7 +175,7 @@ impl<T> Best<'_, T> {
             Some(oldest) if lv.live > 0 => q.tuning.aging(self.now.saturating_sub(oldest.enqueued)),
             _ => 0,
         };
-        let rank = u64::try_from(key.rank.as_nanos()).unwrap_or(u64::MAX);
+        let rank = key::saturating_nanos(key.rank);
         let effective = u32::from(level) + aging;
         Some((effective, false, rank).cmp(&(best.effective, best.starving, best.rank)))
     }
@@ -264,7 +264,7 @@ impl<T> ReadyQueue<T> {
         let enqueued = self.nanos_cached(key.enqueued_at).max(self.last_enqueued);
         self.last_enqueued = enqueued;
         let level = key.priority.get();
-        let rank = u64::try_from(key.rank.as_nanos()).unwrap_or(u64::MAX);
+        let rank = key::saturating_nanos(key.rank);
         let deadline = key.deadline.map_or(NO_DEADLINE, |d| self.nanos(d));
         let filled = Slot {
             seq,
