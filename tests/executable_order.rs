@@ -74,14 +74,13 @@ fn ready_tasks_run_by_priority_fifo_among_equals() {
     });
 }
 
-/// One worker, its ready heap without aging (nor the starvation guard it brings), so
-/// that the order depends on the tasks' keys alone however slow the machine (under
-/// valgrind a task could wait past the guard's 1.28 s).
-fn runtime_without_aging() -> taskweave::Runtime {
+/// One worker, its ready heap aging one level per `aging_interval` of waiting (zero:
+/// no aging, nor the starvation guard it brings).
+fn runtime_aging_every(aging_interval: Duration) -> taskweave::Runtime {
     taskweave::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .ready_queue(ReadyQueueConfig {
-            aging_interval: Duration::ZERO,
+            aging_interval,
             ..ReadyQueueConfig::default()
         })
         .build()
@@ -91,7 +90,9 @@ fn runtime_without_aging() -> taskweave::Runtime {
 #[test]
 fn among_equals_the_head_of_the_longest_chain_runs_first() {
     watchdog("critical path", || {
-        let rt = runtime_without_aging();
+        // Without aging, the order depends on the tasks' keys alone however slow the
+        // machine (under valgrind a task could wait past the guard's 1.28 s).
+        let rt = runtime_aging_every(Duration::ZERO);
         let log = Log::new();
         let ms = Duration::from_millis;
         let gate = WorkerGate::hold(&rt);
@@ -137,14 +138,7 @@ fn the_ready_queue_setting_decides_whether_a_waiting_level_ages() {
             (Duration::from_millis(1), ["low", "high"]),
             (Duration::ZERO, ["high", "low"]),
         ] {
-            let rt = taskweave::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .ready_queue(ReadyQueueConfig {
-                    aging_interval,
-                    ..ReadyQueueConfig::default()
-                })
-                .build()
-                .unwrap();
+            let rt = runtime_aging_every(aging_interval);
             let log = Log::new();
             let gate = WorkerGate::hold(&rt);
             let low = submit(&rt, record(&log, "low", 10));
