@@ -120,7 +120,7 @@ impl Backlog {
     }
 
     /// [`try_reserve_with`](Self::try_reserve_with) with no task started elsewhere.
-    #[cfg(any(test, taskweave_loom))]
+    #[cfg(test)]
     pub(crate) fn try_reserve(&self, n: usize) -> bool {
         self.try_reserve_with(n, || 0)
     }
