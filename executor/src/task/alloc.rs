@@ -205,4 +205,47 @@ mod ahead {
         }
         None
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Frees a block `take` handed out.
+        fn give_back(block: *mut u8, layout: Layout) {
+            // SAFETY: `block` came from `take`, i.e. from `alloc_raw` with `layout`,
+            // and is freed once.
+            unsafe { free_raw(block, layout) }
+        }
+
+        #[test]
+        fn the_spare_serves_its_layout_and_is_replaced_after_patience_runs_out() {
+            // A thread of its own: the test harness's thread may hold a spare already.
+            std::thread::spawn(|| {
+                let a = Layout::from_size_align(232, 8).unwrap();
+                let b = Layout::from_size_align(128, 16).unwrap();
+                assert_eq!(take(a), None, "the thread's first call makes its spare");
+                let first = take(a).expect("the spare, of the same layout");
+                let second = take(a).expect("the next spare");
+                assert_ne!(first, second);
+                assert_eq!(second as usize % a.align(), 0);
+                give_back(first, a);
+                give_back(second, a);
+                // Another layout misses, patiently, then takes the spare's place.
+                for _ in 0..SPARE_PATIENCE {
+                    assert_eq!(take(b), None);
+                }
+                let kept = take(a).expect("still the spare of `a` (a hit starts the count anew)");
+                give_back(kept, a);
+                for _ in 0..=SPARE_PATIENCE {
+                    assert_eq!(take(b), None);
+                }
+                let block = take(b).expect("the spare was replaced by one of `b`");
+                assert_eq!(block as usize % b.align(), 0);
+                give_back(block, b);
+                assert_eq!(take(a), None, "`a` misses now");
+            })
+            .join()
+            .unwrap();
+        }
+    }
 }
