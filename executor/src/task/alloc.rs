@@ -20,9 +20,11 @@
 //! written by the worker that freed it, so its lines must first be fetched from that
 //! core; ahead of time, that fetch overlaps with the rest of the task's setup instead
 //! of stalling it (building the `dag` benchmark's graphs on one thread: 4–10 ns less
-//! per task, up to a tenth of the build). A thread whose layout changes keeps its spare until `SPARE_PATIENCE`
-//! allocations in a row missed it, then replaces it; the spare is freed when the
-//! thread exits. Cells over `MAX_SPARE_SIZE` bytes are allocated directly.
+//! per task, up to a tenth of the build). A thread keeps a spare from its second
+//! allocation of a layout in a row on (a thread that allocates once holds nothing), and
+//! replaces it once `SPARE_PATIENCE` allocations in a row asked for other layouts; the
+//! spare is freed when the thread exits. Cells over `MAX_SPARE_SIZE` bytes are
+//! allocated directly.
 //!
 //! Invariant: a pointer from [`allocate`] is freed only by [`free`], with the same
 //! `T`, after its value was dropped or moved out. A spare holds no value: it is
@@ -186,16 +188,26 @@ mod ahead {
     }
 
     /// The thread's spare block if it has `layout` (a new spare takes its place), else
-    /// `None`, after counting the miss (the spare is replaced after
-    /// [`SPARE_PATIENCE`] misses in a row, and the thread's first one made).
+    /// `None`. A thread keeps a spare from its second allocation of a layout in a row
+    /// on (a thread that allocates once holds nothing), and replaces it after
+    /// [`SPARE_PATIENCE`] allocations in a row of other layouts.
     pub(super) fn take(layout: Layout) -> Option<*mut u8> {
         if layout.size() > MAX_SPARE_SIZE {
             return None;
         }
         let spare = SPARE.get();
-        if spare.layout == layout && !spare.block.is_null() {
-            SPARE.set(Spare::fresh(layout));
-            return Some(spare.block);
+        if spare.layout == layout {
+            if !spare.block.is_null() {
+                SPARE.set(Spare::fresh(layout));
+                return Some(spare.block);
+            }
+            // The second allocation of this layout in a row: keep a spare from now on.
+            // `REAPER` frees it at thread exit; while the thread exits (`REAPER` gone),
+            // none is made.
+            if REAPER.try_with(|_| ()).is_ok() {
+                SPARE.set(Spare::fresh(layout));
+            }
+            return None;
         }
         if !spare.block.is_null() && spare.misses < SPARE_PATIENCE {
             SPARE.set(Spare {
@@ -204,12 +216,14 @@ mod ahead {
             });
             return None;
         }
-        // The first spare (or a replacement): make sure it is freed at thread exit.
-        // During that exit (`REAPER` already gone) no spare is kept.
-        if REAPER.try_with(|_| ()).is_ok() {
-            SPARE.set(Spare::fresh(layout));
-            spare.free();
-        }
+        // The thread's first allocation, or another layout for too long: note the
+        // layout (a spare follows if the next allocation asks for it again).
+        SPARE.set(Spare {
+            block: std::ptr::null_mut(),
+            layout,
+            misses: 0,
+        });
+        spare.free();
         None
     }
 
@@ -230,7 +244,9 @@ mod ahead {
             std::thread::spawn(|| {
                 let a = Layout::from_size_align(232, 8).unwrap();
                 let b = Layout::from_size_align(128, 16).unwrap();
-                assert_eq!(take(a), None, "the thread's first call makes its spare");
+                assert_eq!(take(a), None, "the thread's first allocation");
+                assert!(SPARE.get().block.is_null(), "one allocation: no spare held");
+                assert_eq!(take(a), None, "the second makes the spare");
                 let first = take(a).expect("the spare, of the same layout");
                 let second = take(a).expect("the next spare");
                 assert_ne!(first, second);
@@ -243,7 +259,7 @@ mod ahead {
                 }
                 let kept = take(a).expect("still the spare of `a` (a hit starts the count anew)");
                 give_back(kept, a);
-                for _ in 0..=SPARE_PATIENCE {
+                for _ in 0..SPARE_PATIENCE + 2 {
                     assert_eq!(take(b), None);
                 }
                 let block = take(b).expect("the spare was replaced by one of `b`");
@@ -251,7 +267,7 @@ mod ahead {
                 give_back(block, b);
                 assert_eq!(take(a), None, "`a` misses now");
                 let large = Layout::from_size_align(MAX_SPARE_SIZE + 1, 8).unwrap();
-                for _ in 0..=SPARE_PATIENCE + 1 {
+                for _ in 0..SPARE_PATIENCE + 2 {
                     assert_eq!(take(large), None, "no spare for large cells");
                 }
                 let block = take(b).expect("the spare of `b` stays");
