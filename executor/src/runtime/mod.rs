@@ -337,7 +337,7 @@ pub(crate) fn worker_of(shared: &shared::Shared) -> Option<usize> {
 
 /// True on a worker thread of the runtime whose shared state is `shared`.
 pub(crate) fn on_worker_of(shared: &shared::Shared) -> bool {
-    context::with_worker(|w| w.is_some_and(|w| w.serves(shared)))
+    worker_of(shared).is_some()
 }
 
 /// Hands an ExecutableTask's end to this worker (see `graph/ended.rs`) if this is a
@@ -357,7 +357,7 @@ pub(crate) fn buffer_end(
 
 /// Applies ExecutableTask ends reported off the runtime's workers, at once.
 pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::ended::End>) {
-    let (mut finished, mut doomed) = (Vec::new(), Vec::new());
+    let mut recorded = crate::graph::buffered::Recorded::default();
     let mut done = Default::default();
     let mut none = std::collections::VecDeque::new();
     let pick = crate::graph::dispatch::Pick {
@@ -365,13 +365,18 @@ pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::e
         max: 0,
         spread: 1,
     };
-    let released = shared
+    recorded.released = shared
         .dispatch
-        .exchange(ends, None, pick, &mut done, &mut finished, &mut doomed)
+        .exchange(
+            ends,
+            None,
+            pick,
+            &mut done,
+            &mut recorded.finished,
+            &mut recorded.doomed,
+        )
         .released;
-    drop(finished);
-    shared.notify_ready_heap(released);
-    crate::graph::cancel_doomed(doomed);
+    recorded.settle(shared);
 }
 
 /// The current runtime's handle, or the process-wide default runtime's.
