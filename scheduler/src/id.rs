@@ -69,15 +69,14 @@ impl TaskId {
     /// ```
     pub fn fresh() -> Self {
         let from_block = RESERVED_FRESH.try_with(|reserved| {
-            let (next, end) = reserved.get();
-            let next = if next < end {
-                next
-            } else {
-                let start = NEXT_FRESH.fetch_add(FRESH_BLOCK, Ordering::Relaxed);
-                reserved.set((start, start + FRESH_BLOCK));
-                start
+            let (next, end) = match reserved.get() {
+                (next, end) if next < end => (next, end),
+                _ => {
+                    let start = NEXT_FRESH.fetch_add(FRESH_BLOCK, Ordering::Relaxed);
+                    (start, start + FRESH_BLOCK)
+                }
             };
-            reserved.set((next + 1, reserved.get().1));
+            reserved.set((next + 1, end));
             next
         });
         // During thread teardown the thread-local is gone: take a block of one.
