@@ -14,17 +14,18 @@
 //! with a counting allocator (`examples/task_memory.rs`), or to run the tests under
 //! valgrind, which does not see inside mimalloc's pages.
 //!
-//! One allocation ahead: each thread keeps a spare block of the layout it allocated
-//! last, and asks the allocator for the next spare (and starts loading its cache lines
-//! for writing) as it hands out the current one. A recycled block was usually last
-//! written by the worker that freed it, so its lines must first be fetched from that
-//! core; ahead of time, that fetch overlaps with the rest of the task's setup instead
-//! of stalling it (building the `dag` benchmark's graphs on one thread: 4–10 ns less
-//! per task, up to a tenth of the build). A thread keeps a spare from its second
-//! allocation of a layout in a row on (a thread that allocates once holds nothing), and
-//! replaces it once `SPARE_PATIENCE` allocations in a row asked for other layouts; the
-//! spare is freed when the thread exits. Cells over `MAX_SPARE_SIZE` bytes are
-//! allocated directly.
+//! A few allocations ahead: each thread keeps `AHEAD` (4) spare blocks of the
+//! layout it allocated last, and asks the allocator for a new spare (and starts
+//! loading its cache lines for writing) as it hands out the oldest. A recycled block
+//! was usually last written by the worker that freed it, so its lines must first be
+//! fetched from that core; ahead of time, that fetch overlaps with the setup of the
+//! next few tasks instead of stalling this one. One spare ahead saved 4–10 ns per task
+//! building the `dag` benchmark's graphs on one thread (up to a tenth of the build);
+//! four ahead save another 4–9 (one task's setup is shorter than the fetch). A thread
+//! keeps spares from its second allocation of a layout in a row on (a thread that
+//! allocates once holds nothing), and replaces them once `SPARE_PATIENCE` allocations
+//! in a row asked for other layouts; they are freed when the thread exits. Cells over
+//! `MAX_SPARE_SIZE` bytes are allocated directly.
 //!
 //! Invariant: a pointer from [`allocate`] is freed only by [`free`], with the same
 //! `T`, after its value was dropped or moved out. A spare holds no value: it is
@@ -96,7 +97,7 @@ pub(crate) unsafe fn free<T>(ptr: NonNull<T>) {
     unsafe { free_raw(ptr.as_ptr().cast(), Layout::new::<T>()) }
 }
 
-/// A block of `layout` (null if the allocator failed), allocated one ahead (see the
+/// A block of `layout` (null if the allocator failed), allocated ahead (see the
 /// module docs).
 #[cfg(not(taskweave_loom))]
 fn alloc_ahead(layout: Layout) -> *mut u8 {
@@ -109,7 +110,7 @@ fn alloc_ahead(layout: Layout) -> *mut u8 {
     alloc_raw(layout)
 }
 
-/// The per-thread spare block.
+/// The per-thread spare blocks.
 #[cfg(not(taskweave_loom))]
 mod ahead {
     use std::alloc::Layout;
@@ -125,105 +126,126 @@ mod ahead {
     /// a spare would hold as much memory again, and their setup dwarfs the fetch.
     const MAX_SPARE_SIZE: usize = 1024;
 
-    /// A thread's spare block: uninitialized memory of `layout`, or null (none yet, or
-    /// the allocator failed).
+    /// How many blocks a thread keeps ahead: enough that a block's lines have arrived
+    /// when it is handed out, a few tasks' setups after it was allocated.
+    const AHEAD: usize = 4;
+
+    /// A thread's spare blocks: uninitialized memory of `layout`, handed out oldest
+    /// first (the one at `next`). All null if the thread keeps none; one is null only
+    /// if the allocator failed.
     #[derive(Clone, Copy)]
-    struct Spare {
-        block: *mut u8,
+    struct Spares {
+        blocks: [*mut u8; AHEAD],
+        /// The oldest block, handed out next.
+        next: usize,
         layout: Layout,
         /// Allocations in a row that asked for another layout.
         misses: u32,
     }
 
-    const NONE: Spare = Spare {
-        block: std::ptr::null_mut(),
+    const NONE: Spares = Spares {
+        blocks: [std::ptr::null_mut(); AHEAD],
+        next: 0,
         layout: Layout::new::<u8>(),
         misses: 0,
     };
 
-    impl Spare {
-        /// A new spare of `layout`, whose lines start loading for writing now.
-        fn fresh(layout: Layout) -> Spare {
-            let block = alloc_raw(layout);
-            if !block.is_null() {
-                for line in (0..layout.size()).step_by(64) {
-                    crate::prefetch::for_write(block.wrapping_add(line));
-                }
+    /// A new block of `layout` (null if the allocator failed), whose lines start
+    /// loading for writing now.
+    fn fetch(layout: Layout) -> *mut u8 {
+        let block = alloc_raw(layout);
+        if !block.is_null() {
+            for line in (0..layout.size()).step_by(64) {
+                crate::prefetch::for_write(block.wrapping_add(line));
             }
-            Spare {
-                block,
+        }
+        block
+    }
+
+    impl Spares {
+        /// A full set of spares of `layout`.
+        fn fresh(layout: Layout) -> Spares {
+            Spares {
+                blocks: std::array::from_fn(|_| fetch(layout)),
                 layout,
-                misses: 0,
+                ..NONE
             }
         }
 
-        /// Frees the block, if any.
+        /// Whether the thread keeps spares (of `layout`).
+        fn kept(&self) -> bool {
+            !self.blocks[0].is_null()
+        }
+
+        /// Frees the blocks.
         fn free(self) {
-            if !self.block.is_null() {
-                // SAFETY: the block came from `alloc_raw` with this layout and was not
-                // handed out: whoever takes a spare's block out of `SPARE` frees it or
-                // hands it out, never both (see `take` and `Reaper`).
-                unsafe { free_raw(self.block, self.layout) }
+            for block in self.blocks {
+                if !block.is_null() {
+                    // SAFETY: the block came from `alloc_raw` with this layout and was
+                    // not handed out: whoever takes the spares out of `SPARES` frees
+                    // them or hands one out and puts the rest back, never both for one
+                    // block (see `take` and `Reaper`).
+                    unsafe { free_raw(block, self.layout) }
+                }
             }
         }
     }
 
     thread_local! {
         /// Without a destructor, so that the hot path reads it without the checks a
-        /// destructor-registered thread local needs: `REAPER` frees the spare instead.
-        static SPARE: Cell<Spare> = const { Cell::new(NONE) };
-        /// Frees the thread's spare when the thread exits; touched once per thread,
-        /// when its first spare is made.
+        /// destructor-registered thread local needs: `REAPER` frees the spares instead.
+        static SPARES: Cell<Spares> = const { Cell::new(NONE) };
+        /// Frees the thread's spares when the thread exits; touched once per thread,
+        /// when its first spares are made.
         static REAPER: Reaper = const { Reaper };
     }
 
-    /// Frees the thread's spare at thread exit.
+    /// Frees the thread's spares at thread exit.
     struct Reaper;
 
     impl Drop for Reaper {
         fn drop(&mut self) {
-            // `SPARE` has no destructor, so it is still readable here.
-            let _ = SPARE.try_with(|cell| cell.replace(NONE).free());
+            // `SPARES` has no destructor, so it is still readable here.
+            let _ = SPARES.try_with(|cell| cell.replace(NONE).free());
         }
     }
 
-    /// The thread's spare block if it has `layout` (a new spare takes its place), else
-    /// `None`. A thread keeps a spare from its second allocation of a layout in a row
-    /// on (a thread that allocates once holds nothing), and replaces it after
-    /// [`SPARE_PATIENCE`] allocations in a row of other layouts.
+    /// The thread's oldest spare block if its spares have `layout` (a new spare takes
+    /// its place), else `None`. A thread keeps spares from its second allocation of a
+    /// layout in a row on (a thread that allocates once holds nothing), and replaces
+    /// them after [`SPARE_PATIENCE`] allocations in a row of other layouts.
     pub(super) fn take(layout: Layout) -> Option<*mut u8> {
         if layout.size() > MAX_SPARE_SIZE {
             return None;
         }
-        let spare = SPARE.get();
-        if spare.layout == layout {
-            if !spare.block.is_null() {
-                SPARE.set(Spare::fresh(layout));
-                return Some(spare.block);
+        let mut spares = SPARES.get();
+        if spares.layout == layout {
+            if spares.kept() {
+                let block = spares.blocks[spares.next];
+                spares.blocks[spares.next] = fetch(layout);
+                spares.next = (spares.next + 1) % AHEAD;
+                spares.misses = 0;
+                SPARES.set(spares);
+                // Null only if the allocator failed: the caller asks it again.
+                return (!block.is_null()).then_some(block);
             }
-            // The second allocation of this layout in a row: keep a spare from now on.
-            // `REAPER` frees it at thread exit; while the thread exits (`REAPER` gone),
-            // none is made.
+            // The second allocation of this layout in a row: keep spares from now on.
+            // `REAPER` frees them at thread exit; while the thread exits (`REAPER`
+            // gone), none are made.
             if REAPER.try_with(|_| ()).is_ok() {
-                SPARE.set(Spare::fresh(layout));
+                SPARES.set(Spares::fresh(layout));
             }
             return None;
         }
-        if !spare.block.is_null() && spare.misses < SPARE_PATIENCE {
-            SPARE.set(Spare {
-                misses: spare.misses + 1,
-                ..spare
-            });
+        if spares.kept() && spares.misses < SPARE_PATIENCE {
+            spares.misses += 1;
+            SPARES.set(spares);
             return None;
         }
         // The thread's first allocation, or another layout for too long: note the
-        // layout (a spare follows if the next allocation asks for it again).
-        SPARE.set(Spare {
-            block: std::ptr::null_mut(),
-            layout,
-            misses: 0,
-        });
-        spare.free();
+        // layout (spares follow if the next allocation asks for it again).
+        SPARES.set(Spares { layout, ..NONE });
+        spares.free();
         None
     }
 
@@ -245,14 +267,20 @@ mod ahead {
                 let a = Layout::from_size_align(232, 8).unwrap();
                 let b = Layout::from_size_align(128, 16).unwrap();
                 assert_eq!(take(a), None, "the thread's first allocation");
-                assert!(SPARE.get().block.is_null(), "one allocation: no spare held");
-                assert_eq!(take(a), None, "the second makes the spare");
-                let first = take(a).expect("the spare, of the same layout");
-                let second = take(a).expect("the next spare");
-                assert_ne!(first, second);
-                assert_eq!(second as usize % a.align(), 0);
-                give_back(first, a);
-                give_back(second, a);
+                assert!(!SPARES.get().kept(), "one allocation: no spare held");
+                assert_eq!(take(a), None, "the second makes the spares");
+                // Each spare is handed out once, and replaced: twice round the ring
+                // gives distinct blocks.
+                let handed: Vec<*mut u8> = (0..2 * AHEAD)
+                    .map(|_| take(a).expect("a spare, of the same layout"))
+                    .collect();
+                for (i, block) in handed.iter().enumerate() {
+                    assert_eq!(*block as usize % a.align(), 0);
+                    assert!(!handed[..i].contains(block), "a block handed out twice");
+                }
+                for block in handed {
+                    give_back(block, a);
+                }
                 // Another layout misses, patiently, then takes the spare's place.
                 for _ in 0..SPARE_PATIENCE {
                     assert_eq!(take(b), None);
