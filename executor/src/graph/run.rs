@@ -67,24 +67,24 @@ pub(crate) fn bind<B: TaskBody>(
     JoinHandle<Result<B::Output, TaskError>>,
 ) {
     let runner = Executable {
-        name,
         runtime: RuntimeRef(std::ptr::NonNull::from(&**shared)),
         body,
-        limits: (timeout.is_some() || retry.is_some()).then(|| {
-            Box::new(Limits {
+        extras: (name.is_some() || timeout.is_some() || retry.is_some()).then(|| {
+            Box::new(Extras {
+                name,
                 timeout,
                 retry: retry.map(|policy| (*policy, id)),
+                timer: None,
             })
         }),
         attempts: 0,
         phase: Phase::Idle,
-        timer: None,
         ticket,
     };
     task::new_task(runner, ExecSchedule::new(shared.clone()))
 }
 
-/// Where the runner is; its timer (`Executable::timer`) belongs to the phase.
+/// Where the runner is; its timer (`Extras::timer`) belongs to the phase.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Before an attempt (no timer).
@@ -95,29 +95,30 @@ enum Phase {
     Backoff,
 }
 
-/// The settings most tasks do not use, boxed so that a plain task's cell stays small
-/// (a cell's size is paid in cache misses on every graph operation).
-struct Limits {
+/// What most tasks do not use, boxed so that a plain task's cell stays small (a
+/// cell's size is paid in cache misses by the thread that builds the task and by the
+/// worker that runs it): its name and limits, and the timer that only limits need.
+struct Extras {
+    /// The task's name, for the trace recorder.
+    name: Option<std::sync::Arc<str>>,
     timeout: Option<Duration>,
     /// With the task's id, which seeds the backoff's jitter.
     retry: Option<(RetryPolicy, TaskId)>,
+    /// The running attempt's timeout, or the backoff (only a task with a timeout or a
+    /// retry policy has one).
+    timer: Option<Box<Sleep>>,
 }
 
 /// The runnable form of an ExecutableTask.
 pub(crate) struct Executable<B: TaskBody> {
-    /// The task's name, for the trace recorder.
-    name: Option<std::sync::Arc<str>>,
     /// The runtime's shared state, borrowed (see the module docs).
     runtime: RuntimeRef,
     body: B,
-    /// `None` when the task has neither a timeout nor a retry policy.
-    limits: Option<Box<Limits>>,
+    /// `None` when the task has no name, timeout or retry policy.
+    extras: Option<Box<Extras>>,
     /// Attempts started so far.
     attempts: u32,
     phase: Phase,
-    /// The running attempt's timeout, or the backoff (kept beside the phase rather
-    /// than in it, so both fit one word with `attempts`).
-    timer: Option<Box<Sleep>>,
     /// The monitor's gate pass (`None` when the monitor is off).
     ticket: Option<Ticket>,
 }
@@ -162,7 +163,7 @@ impl<B: TaskBody> Executable<B> {
     /// Decides what a failed attempt leads to: a retry (returns `None`) or the final
     /// error.
     fn after_failure(&mut self, error: TaskError) -> Option<TaskError> {
-        let retry = self.limits.as_ref().and_then(|l| l.retry.as_ref());
+        let retry = self.extras.as_ref().and_then(|e| e.retry.as_ref());
         let retryable = match (retry, &error) {
             (Some((policy, _)), e) => {
                 self.attempts <= policy.max_retries()
@@ -181,8 +182,24 @@ impl<B: TaskBody> Executable<B> {
         let (policy, id) = retry.expect("retryable implies a policy");
         let delay = policy.backoff().delay(self.attempts, id.as_u64());
         self.phase = Phase::Backoff;
-        self.timer = Some(Box::new(crate::time::sleep(delay)));
+        let extras = self
+            .extras
+            .as_mut()
+            .expect("a retry policy is in the extras");
+        extras.timer = Some(Box::new(crate::time::sleep(delay)));
         None
+    }
+
+    /// The running attempt's timeout or the backoff, if any.
+    fn timer(&mut self) -> Option<&mut Box<Sleep>> {
+        self.extras.as_mut()?.timer.as_mut()
+    }
+
+    /// Drops the timer, if any (the attempt or the backoff ended).
+    fn stop_timer(&mut self) {
+        if let Some(extras) = &mut self.extras {
+            extras.timer = None;
+        }
     }
 }
 
@@ -202,7 +219,7 @@ impl<B: TaskBody> Future for Executable<B> {
         // SAFETY: only `body` is structurally pinned (its attempt lies inside it, see
         // body.rs): it is never moved or replaced, only used through `Pin` below.
         let this = unsafe { self.get_unchecked_mut() };
-        if let Some(name) = &this.name {
+        if let Some(name) = this.extras.as_ref().and_then(|e| e.name.as_ref()) {
             crate::runtime::trace::note_task_name(|| name.clone().into());
         }
         // Monitor gate (admit.rs): before the body first runs, take an in-flight permit
@@ -221,11 +238,11 @@ impl<B: TaskBody> Future for Executable<B> {
                 Phase::Idle => match unsafe { Pin::new_unchecked(&mut this.body) }.start() {
                     true => {
                         this.attempts += 1;
-                        this.timer = this
-                            .limits
-                            .as_ref()
-                            .and_then(|l| l.timeout)
-                            .map(|d| Box::new(crate::time::sleep_until(Instant::now() + d)));
+                        if let Some(extras) = &mut this.extras {
+                            extras.timer = extras
+                                .timeout
+                                .map(|d| Box::new(crate::time::sleep_until(Instant::now() + d)));
+                        }
                         this.phase = Phase::Running;
                     }
                     false => {
@@ -239,11 +256,11 @@ impl<B: TaskBody> Future for Executable<B> {
                     }
                 },
                 Phase::Backoff => {
-                    let sleep = this.timer.as_mut().expect("a backoff has its sleep");
+                    let sleep = this.timer().expect("a backoff has its sleep");
                     if Pin::new(sleep).poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    this.timer = None;
+                    this.stop_timer();
                     this.phase = Phase::Idle;
                 }
                 Phase::Running => {
@@ -254,7 +271,7 @@ impl<B: TaskBody> Future for Executable<B> {
                         Ok(Poll::Ready(Ok(value))) => {
                             body.stop();
                             this.phase = Phase::Idle;
-                            this.timer = None;
+                            this.stop_timer();
                             this.report(Ok(()), cx.waker());
                             return Poll::Ready(Ok(value));
                         }
@@ -262,8 +279,9 @@ impl<B: TaskBody> Future for Executable<B> {
                         Err(payload) => TaskError::Panicked(panic_message(&*payload)),
                         Ok(Poll::Pending) => {
                             let expired = this
-                                .timer
+                                .extras
                                 .as_mut()
+                                .and_then(|e| e.timer.as_mut())
                                 .is_some_and(|t| Pin::new(t).poll(cx).is_ready());
                             if !expired {
                                 return Poll::Pending;
@@ -274,7 +292,7 @@ impl<B: TaskBody> Future for Executable<B> {
                     // Drop the failed attempt (its destructor may panic too).
                     let _ = catch_unwind(AssertUnwindSafe(|| body.stop()));
                     this.phase = Phase::Idle;
-                    this.timer = None;
+                    this.stop_timer();
                     if let Some(error) = this.after_failure(error) {
                         this.report(Err(error.reason()), cx.waker());
                         return Poll::Ready(Err(error));

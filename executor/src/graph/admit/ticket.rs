@@ -20,8 +20,9 @@ pub(crate) enum Pending {
 }
 
 enum Stage {
-    /// Not started: the next poll asks for a permit.
-    Ready,
+    /// Not started: the next poll asks for a permit for these needs (held in the
+    /// stage, not beside it: once granted, the permit holds them).
+    Ready(Requirements),
     /// Queued for a permit.
     Waiting(Arc<Waiter>),
     /// Holding a permit.
@@ -37,7 +38,6 @@ enum Stage {
 /// ticket with [`Ticket::abandon`] (or, once started, [`Ticket::finish`]) before
 /// dropping it, which gives back what it still holds.
 pub(crate) struct Ticket {
-    need: Requirements,
     priority: u8,
     stage: Stage,
     pending: Pending,
@@ -47,9 +47,8 @@ impl Ticket {
     /// A ticket for a task needing `need` at base `priority`.
     pub(crate) fn new(need: Requirements, priority: u8, pending: Pending) -> Ticket {
         Ticket {
-            need,
             priority,
-            stage: Stage::Ready,
+            stage: Stage::Ready(need),
             pending,
         }
     }
@@ -66,15 +65,16 @@ impl Ticket {
     ) -> Poll<()> {
         match &self.stage {
             Stage::Running(_) | Stage::Finished => Poll::Ready(()),
-            Stage::Ready => {
+            Stage::Ready(need) => {
+                let need = *need;
                 if gate.closed.load(Acquire) {
                     // Shutting down: the task is about to be cancelled.
                     return Poll::Pending;
                 }
-                if self.start_at_once(gate, worker()) {
+                if self.start_at_once(gate, &need, worker()) {
                     return Poll::Ready(());
                 }
-                match gate.enqueue(self.need, self.priority, cx.waker()) {
+                match gate.enqueue(need, self.priority, cx.waker()) {
                     Ok(running) => {
                         self.begin(gate, running);
                         Poll::Ready(())
@@ -116,9 +116,9 @@ impl Ticket {
     /// waits (true if it did). A task that declared nothing takes the spare permit of
     /// `worker`'s ledger if there is one, else takes its slot and leaves the backlog in
     /// one CAS of the state.
-    fn start_at_once(&mut self, gate: &Gate, worker: Option<usize>) -> bool {
-        if needs_ledger(&self.need) {
-            let Some(running) = gate.try_acquire(&self.need, false) else {
+    fn start_at_once(&mut self, gate: &Gate, need: &Requirements, worker: Option<usize>) -> bool {
+        if needs_ledger(need) {
+            let Some(running) = gate.try_acquire(need, false) else {
                 return false;
             };
             self.begin(gate, running);
@@ -198,7 +198,7 @@ impl Ticket {
                     WaitState::Waiting(None) | WaitState::Abandoned => {}
                 }
             }
-            Stage::Ready | Stage::Finished => {}
+            Stage::Ready(_) | Stage::Finished => {}
         }
         self.leave_backlog(gate);
     }
@@ -218,3 +218,8 @@ impl Drop for Ticket {
         );
     }
 }
+
+// What every ExecutableTask's cell carries: two words and a byte pair (the needs
+// share the stage's room).
+#[cfg(not(taskweave_loom))]
+const _: () = assert!(std::mem::size_of::<Option<Ticket>>() <= 32);
