@@ -61,7 +61,7 @@ pub use dag::Dag;
 pub use error::{FailureReason, GraphError, SpecError, StateError};
 pub use graph::{BatchOutcome, Completion, DependencyGraph, Released, SlotRef, TaskState};
 pub use id::{IdHasher, IdMap, TaskId};
-pub use ready::{Best, EntryId, ReadyKey, ReadyQueue, ReadyQueueConfig};
+pub use ready::{Best, EntryId, PeekMut, ReadyKey, ReadyQueue, ReadyQueueConfig};
 pub use sim::{sim_epoch, simulate, simulate_with_trace, Policy, ScheduledTask, SimReport};
 pub use spec::{Dependencies, Priority, ResourceRequirements, TaskSpec};
 pub use spec_batch::SpecBatch;

@@ -17,8 +17,10 @@
 //! - A started task that wakes goes back into the heap as a `Wake` item with its own
 //!   key, read from its running slot (which its header names), so its priority and
 //!   deadline boost survive wake-ups.
-//! - `ready_len` mirrors the heap's length, stale items included (a hint read without
-//!   the lock, so plain `spawn` work pays one relaxed load per tick for all of this).
+//! - `ready_len` mirrors the number of tasks in the heap, stale starts included (a hint
+//!   read without the lock, so plain `spawn` work pays one relaxed load per tick for
+//!   all of this). Tasks that became ready together with equal keys may share one heap
+//!   item, in the order the heap would give them one by one (`dispatch/ready.rs`).
 //! - After `close`, nothing enters the graph or the heap: a submission is refused,
 //!   what would become ready is doomed, `close` hands every task still held (not
 //!   started, or running) to the caller to cancel, and ends are no longer recorded.
@@ -62,8 +64,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use taskweave_scheduler::{
-    DependencyGraph, GraphError, ReadyKey, ReadyQueue, Released, SlotRef, SpecBatch, TaskId,
-    TaskSpec, TaskState,
+    DependencyGraph, GraphError, ReadyKey, Released, SlotRef, SpecBatch, TaskId, TaskSpec,
+    TaskState,
 };
 
 use crossbeam_utils::CachePadded;
@@ -74,9 +76,11 @@ use crate::sync::Mutex;
 use crate::task::{HeldTask, Notified, OwnedTask, NO_END_REPORT};
 
 mod pick;
+mod ready;
 
 use pick::Notes;
 pub(crate) use pick::{Pick, MAX_PICK};
+use ready::ReadyTasks;
 
 /// A submitted ExecutableTask as the graph holds it (see the module invariants): its
 /// first `Notified` until it starts, and the runtime's ownership until it ends, in one
@@ -135,19 +139,10 @@ impl Specs<'_> {
     }
 }
 
-/// What the ready heap holds.
-enum Item {
-    /// The first run of a task: its slot in the graph, which holds the task until it
-    /// starts (stale, and skipped, if the task was cancelled meanwhile).
-    Start(SlotRef),
-    /// A started task that was woken.
-    Wake(Notified),
-}
-
 struct Inner {
     /// Holds every submitted task until it ends, as its slot's payload.
     graph: DependencyGraph<ExecTask>,
-    ready: ReadyQueue<Item>,
+    ready: ReadyTasks,
     /// Reused by submissions and cancellations (an exchange brings its caller's own).
     scratch: Released<ExecTask>,
     closed: bool,
@@ -223,7 +218,7 @@ impl Dispatch {
         Dispatch {
             inner: CachePadded::new(Mutex::new(Inner {
                 graph: DependencyGraph::with_payloads(),
-                ready: ReadyQueue::with_config(ready_queue),
+                ready: ReadyTasks::new(ready_queue),
                 scratch: Released::default(),
                 closed: false,
                 max_finished_records,
@@ -351,7 +346,7 @@ impl Dispatch {
         // A started task names its running slot until its end is reported, and it is
         // not woken after that; a plain key keeps it runnable if that ever changes.
         .unwrap_or_else(|| ReadyKey::new(taskweave_scheduler::Priority::NORMAL, now));
-        inner.ready.push(key, Item::Wake(task));
+        inner.ready.push_wake(key, task);
         self.ready_len.store(inner.ready.len(), Relaxed);
         true
     }
@@ -483,13 +478,7 @@ impl Dispatch {
         let mut inner = self.inner.lock();
         inner.closed = true;
         let tasks = inner.graph.take_all_payloads();
-        let mut woken = Vec::new();
-        let now = Instant::now();
-        while let Some(item) = inner.ready.pop(now) {
-            if let Item::Wake(task) = item {
-                woken.push(task);
-            }
-        }
+        let woken = inner.ready.take_wakes(Instant::now());
         self.ready_len.store(0, Relaxed);
         Closed { tasks, woken }
     }
@@ -574,15 +563,15 @@ impl Inner {
             }
         }
         let released = done.ready.len();
-        for (at, mut key) in done.ready.drain(..) {
-            if self.closed {
+        if self.closed {
+            for (at, _) in done.ready.drain(..) {
                 if let Some(task) = self.graph.take_payload(at) {
                     self.doom(doomed, task, None);
                 }
-                continue;
             }
-            key.enqueued_at = now.get();
-            self.ready.push(key, Item::Start(at));
+        } else if released > 0 {
+            self.ready.push_starts(&done.ready, now.get());
+            done.ready.clear();
         }
         released
     }

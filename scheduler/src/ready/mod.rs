@@ -204,6 +204,28 @@ struct Choice {
     slot: u32,
 }
 
+/// The task [`ReadyQueue::pop`] would return at one instant, left in place: see
+/// [`ReadyQueue::peek_mut`].
+pub struct PeekMut<'a, T> {
+    queue: &'a mut ReadyQueue<T>,
+    choice: Choice,
+}
+
+impl<T> PeekMut<'_, T> {
+    /// The task, to change in place (its key stays as it was pushed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.queue.slab[self.choice.slot as usize]
+            .item
+            .as_mut()
+            .expect("the chosen slot is live")
+    }
+
+    /// Takes the task out, as [`ReadyQueue::pop`] at the same instant would.
+    pub fn pop(self) -> T {
+        self.queue.pop_choice(self.choice)
+    }
+}
+
 impl<T> ReadyQueue<T> {
     /// An empty queue with the default [`ReadyQueueConfig`].
     pub fn new() -> Self {
@@ -304,24 +326,56 @@ impl<T> ReadyQueue<T> {
     /// Takes out the task that should run at `now`, per the [module docs](self).
     /// O(non-empty levels + log n).
     pub fn pop(&mut self, now: Instant) -> Option<T> {
-        if self.len == 0 {
-            return None;
-        }
-        let now = self.nanos_cached(now);
-        let choice = self.select(now)?;
+        self.peek_mut(now).map(PeekMut::pop)
+    }
+
+    /// Takes out the chosen task through the entry that chose it.
+    fn pop_choice(&mut self, choice: Choice) -> T {
         let lv = &mut self.levels[choice.level];
         match choice.source {
             Source::Deadline => drop(lv.deadlines.pop()),
             Source::Plain => drop(lv.plain.pop()),
             Source::Oldest => drop(lv.arrivals.pop_front()),
         }
-        Some(self.take(choice.slot, Some(choice.source)))
+        self.take(choice.slot, Some(choice.source))
     }
 
     /// The task [`pop`](Self::pop) would return at `now`, left in place.
     pub fn peek(&self, now: Instant) -> Option<&T> {
         let choice = self.select(self.nanos(now))?;
         self.slab[choice.slot as usize].item.as_ref()
+    }
+
+    /// The task [`pop`](Self::pop) would return at `now`, left in place to be changed
+    /// or then popped (chosen once, as [`BinaryHeap::peek_mut`]). Its key stays: say,
+    /// several tasks queued as one item under their common key, taken one at a time.
+    ///
+    /// [`BinaryHeap::peek_mut`]: std::collections::BinaryHeap::peek_mut
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{Priority, ReadyKey, ReadyQueue};
+    ///
+    /// let now = Instant::now();
+    /// let mut q = ReadyQueue::new();
+    /// q.push(ReadyKey::new(Priority::NORMAL, now), vec!["b"]);
+    /// q.push(ReadyKey::new(Priority::HIGH, now), vec!["a2", "a1"]);
+    /// let mut best = q.peek_mut(now).unwrap();
+    /// assert_eq!(best.get_mut().pop(), Some("a1"));
+    /// assert_eq!(q.pop(now), Some(vec!["a2"]));
+    /// assert_eq!(q.peek_mut(now).unwrap().pop(), vec!["b"]);
+    /// assert!(q.peek_mut(now).is_none());
+    /// ```
+    pub fn peek_mut(&mut self, now: Instant) -> Option<PeekMut<'_, T>> {
+        if self.len == 0 {
+            return None;
+        }
+        let now = self.nanos_cached(now);
+        let choice = self.select(now)?;
+        Some(PeekMut {
+            queue: self,
+            choice,
+        })
     }
 
     /// How a task with `key`, if pushed at `now`, would stand against the best queued

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use taskweave_scheduler::{Released, SlotRef};
 
-use super::{ExecTask, Inner, Item, Now};
+use super::ready::Next;
+use super::{ExecTask, Inner, Now};
 use crate::task::Notified;
 
 /// Where [`Dispatch::exchange`](super::Dispatch::exchange) puts the ready tasks it
@@ -61,8 +62,8 @@ impl Inner {
     pub(super) fn pop_best(&mut self, now: Instant) -> Option<(Notified, Option<SlotRef>)> {
         loop {
             match self.ready.pop(now)? {
-                Item::Wake(task) => return Some((task, None)),
-                Item::Start(at) => {
+                Next::Wake(task) => return Some((task, None)),
+                Next::Start(at) => {
                     if let Some(task) = self.start(at) {
                         return Some((task, Some(at)));
                     }
