@@ -33,8 +33,8 @@
 //!   `max - 1` tasks picked before it, per worker. (The worker asks for batches only
 //!   while its recent ExecutableTasks were short, see `worker.rs`.)
 //! - Before it picks from the heap, an exchange starts directly (never queued) the
-//!   tasks its own ends released that lead the heap, up to the pick's size, in
-//!   release order: with the heap empty, any (each would be the next pick anyway);
+//!   tasks its own ends released that lead the heap, up to the pick's size (and at
+//!   most 16, `MAX_STARTED_DIRECTLY`), in release order: with the heap empty, any (each would be the next pick anyway);
 //!   when the worker picks batches (short tasks) and other workers share the heap, those
 //!   ahead of the heap's best or tied with it but for push order
 //!   (`ReadyQueue::standing`). So with one worker, or long tasks, the order is
@@ -44,8 +44,7 @@
 //!   ties holds per worker, not across workers. Priorities, deadlines and ranks are
 //!   never overtaken, and a tied task left in the heap still ages: once it starves
 //!   (`ReadyQueue` docs) it wins its ties again. Like picked tasks, these are not
-//!   stealable: with the heap empty, a worker keeps up to a pick's worth of released
-//!   short tasks even while another worker is idle, since waking a parked worker
+//!   stealable: with the heap empty, a worker keeps up to 16 released short tasks even while another worker is idle, since waking a parked worker
 //!   takes longer than they run (handing all but one to an idle worker made the
 //!   `dag` bench's random DAG a fifth slower in its narrow tail). Long tasks are picked
 //!   one at a time, so the others go to the heap.

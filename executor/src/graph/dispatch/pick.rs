@@ -29,11 +29,19 @@ fn start_task(payload: &mut Option<ExecTask>) -> Option<Notified> {
 }
 
 /// The most ready tasks one exchange picks (a worker asks for fewer when the heap
-/// holds fewer than twice this many per worker). 16 rather than 8: a tenth less time
-/// per task on the `dag` bench's binary tree, others unchanged; batches are only ever
-/// of short tasks (the worker's `SHORT_TASK`), so a task waits behind at most 15 of
-/// them.
-pub(crate) const MAX_PICK: usize = 16;
+/// holds fewer than twice this many per worker). Batches are only ever of short tasks
+/// (the worker's `SHORT_TASK`), so a task waits behind at most 31 of them. 32 rather
+/// than 16 (with [`MAX_BUFFERED_ENDS`](super::super::ended::MAX_BUFFERED_ENDS) raised
+/// to match): with two workers the `dag` bench's binary tree's run phase took 10–13%
+/// less time, the random DAG's 7–14%, the others' the same; a large heap is shared by
+/// fewer, longer trips to the graph.
+pub(crate) const MAX_PICK: usize = 32;
+
+/// The most released tasks an exchange starts directly (`start_released`): fewer than
+/// a pick, since with the heap nearly empty (a narrow graph, the wavefront's
+/// diagonals) a worker that keeps 32 of them leaves the others idle (the wavefront
+/// ran 10% slower).
+const MAX_STARTED_DIRECTLY: usize = 16;
 
 /// The slots of the tasks an exchange picked, in pick order (`None` for a started
 /// task's wake-up, whose slot is noted already), to note in their headers after the
@@ -76,7 +84,7 @@ impl Inner {
     /// lead the heap (see the parent module's docs): any while the heap is empty;
     /// when the worker picks batches (short tasks) and shares the heap with others,
     /// those ahead of its best or tied with it but for push order. At most a pick's
-    /// worth, in the order they were released; the others stay in `done` for
+    /// worth (and at most [`MAX_STARTED_DIRECTLY`]), in the order they were released; the others stay in `done` for
     /// [`apply`](Inner::apply). The clock is read only to compare with the heap.
     pub(super) fn start_released(
         &mut self,
@@ -88,7 +96,7 @@ impl Inner {
         if pick.max == 0 || done.ready.is_empty() || self.closed {
             return;
         }
-        let room = pick.max.min(MAX_PICK);
+        let room = pick.max.min(MAX_STARTED_DIRECTLY);
         let ties_lead = pick.spread > 1 && pick.max > 1;
         if !ties_lead && !self.ready.is_empty() {
             // Only a task strictly ahead of the heap's best could start here, and the
@@ -99,7 +107,7 @@ impl Inner {
         // Which of the first `room` released tasks lead (with the heap not empty, ties
         // do: see above). The heap does not change below: its best is chosen once
         // (and the clock read only if it holds any).
-        let mut leads = [true; MAX_PICK];
+        let mut leads = [true; MAX_STARTED_DIRECTLY];
         if !self.ready.is_empty() {
             let best = self.ready.best_at(now.get());
             for (lead, (_, key)) in leads.iter_mut().zip(&done.ready) {
