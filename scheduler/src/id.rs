@@ -67,6 +67,7 @@ impl TaskId {
     /// let id = TaskId::fresh();
     /// assert!(id.as_u64() >= TaskId::FRESH_BIT);
     /// ```
+    #[inline]
     pub fn fresh() -> Self {
         let from_block = RESERVED_FRESH.try_with(|reserved| {
             let (next, end) = match reserved.get() {

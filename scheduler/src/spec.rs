@@ -42,6 +42,7 @@ impl Priority {
     pub const CRITICAL: Priority = Priority(255);
 
     /// A priority level; 0 is the least urgent, 255 the most.
+    #[inline]
     pub const fn new(level: u8) -> Self {
         Priority(level)
     }
@@ -103,6 +104,7 @@ pub struct ResourceRequirements {
 
 impl ResourceRequirements {
     /// One core, no declared memory, no I/O.
+    #[inline]
     pub const fn new() -> Self {
         ResourceRequirements {
             cpu_cores: 1.0,
@@ -138,6 +140,7 @@ impl ResourceRequirements {
     /// let nan = ResourceRequirements::new().cpu_cores(f32::NAN).validate();
     /// assert!(matches!(nan, Err(SpecError::InvalidCpuCores(_))));
     /// ```
+    #[inline]
     pub fn validate(&self) -> Result<(), SpecError> {
         if !(self.cpu_cores.is_finite() && self.cpu_cores >= 0.0) {
             return Err(SpecError::InvalidCpuCores(self.cpu_cores));
@@ -196,6 +199,7 @@ pub struct TaskSpec {
 impl TaskSpec {
     /// A spec with [`Priority::NORMAL`], no deadline, no dependencies, zero estimated
     /// duration, default resources and no name.
+    #[inline]
     pub fn new(id: TaskId) -> Self {
         TaskSpec {
             id,
@@ -252,6 +256,7 @@ impl TaskSpec {
 
     /// Checks the field values (currently the resources). Structural checks
     /// (duplicates, unknown dependencies, cycles) belong to the graph.
+    #[inline]
     pub fn validate(&self) -> Result<(), SpecError> {
         self.resources.validate()
     }

@@ -90,6 +90,7 @@ pub(crate) struct ExecTask(HeldTask);
 const _: () = assert!(std::mem::size_of::<Option<ExecTask>>() == std::mem::size_of::<usize>());
 
 impl ExecTask {
+    #[inline]
     pub(crate) fn new(notified: Notified, owned: OwnedTask) -> ExecTask {
         ExecTask(HeldTask::new(owned, notified))
     }
@@ -162,6 +163,7 @@ struct Now(Option<Instant>);
 
 impl Now {
     /// Reads the clock now if `eager` (outside the lock), else at the first `get`.
+    #[inline]
     fn new(eager: bool) -> Now {
         Now(eager.then(Instant::now))
     }

@@ -58,6 +58,7 @@ pub(crate) struct End {
 /// Notes the slot a worker picked `task` from in its header, for the report of its
 /// end. The worker does this after releasing the dispatch lock and before it runs the
 /// task (see the module docs for why that window is harmless).
+#[inline]
 pub(crate) fn note_start(task: RawTask, at: SlotRef) {
     task.end_report().store(at.to_bits(), Relaxed);
 }
@@ -70,6 +71,7 @@ pub(crate) fn note_start(task: RawTask, at: SlotRef) {
 /// stale — at runtime shutdown, whose closed graph ignores ends anyway (see the module
 /// docs). That spares the release of a task its runner reported (the common end) a
 /// read-modify-write.
+#[inline]
 pub(crate) fn claim(task: RawTask) -> Option<SlotRef> {
     let word = task.end_report();
     if word.load(Acquire) == NO_END_REPORT {
@@ -83,6 +85,7 @@ pub(crate) fn claim(task: RawTask) -> Option<SlotRef> {
 
 /// Reports a claimed end: on one of this runtime's workers through that worker (which
 /// may hold it back, see the module docs), elsewhere at once.
+#[inline]
 pub(crate) fn report(shared: &Shared, end: End) {
     if let Some(end) = crate::runtime::buffer_end(shared, end) {
         let mut ends = vec![end];

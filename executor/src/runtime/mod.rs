@@ -331,17 +331,20 @@ pub(crate) fn current_time_driver() -> Arc<crate::time::Driver> {
 
 /// The index of this thread's worker, if it is a worker of the runtime whose shared
 /// state is `shared`.
+#[inline]
 pub(crate) fn worker_of(shared: &shared::Shared) -> Option<usize> {
     context::with_worker(|w| w.filter(|w| w.serves(shared)).map(|w| w.index()))
 }
 
 /// True on a worker thread of the runtime whose shared state is `shared`.
+#[inline]
 pub(crate) fn on_worker_of(shared: &shared::Shared) -> bool {
     worker_of(shared).is_some()
 }
 
 /// Hands an ExecutableTask's end to this worker (see `graph/ended.rs`) if this is a
 /// worker of the runtime whose shared state is `shared`; else hands it back.
+#[inline]
 pub(crate) fn buffer_end(
     shared: &shared::Shared,
     end: crate::graph::ended::End,

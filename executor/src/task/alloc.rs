@@ -35,6 +35,7 @@ use std::alloc::Layout;
 use std::ptr::NonNull;
 
 #[cfg(all(feature = "mimalloc", not(taskweave_loom)))]
+#[inline]
 fn alloc_raw(layout: Layout) -> *mut u8 {
     use std::alloc::GlobalAlloc;
     // SAFETY: the caller's layout has a non-zero size (`allocate` checks it).
@@ -44,6 +45,7 @@ fn alloc_raw(layout: Layout) -> *mut u8 {
 #[cfg(all(feature = "mimalloc", not(taskweave_loom)))]
 /// # Safety
 /// `ptr` came from [`alloc_raw`] with `layout` and is freed once.
+#[inline]
 unsafe fn free_raw(ptr: *mut u8, layout: Layout) {
     use std::alloc::GlobalAlloc;
     // SAFETY: per the contract.
@@ -51,6 +53,7 @@ unsafe fn free_raw(ptr: *mut u8, layout: Layout) {
 }
 
 #[cfg(not(all(feature = "mimalloc", not(taskweave_loom))))]
+#[inline]
 fn alloc_raw(layout: Layout) -> *mut u8 {
     // SAFETY: the caller's layout has a non-zero size (`allocate` checks it).
     unsafe { std::alloc::alloc(layout) }
@@ -59,6 +62,7 @@ fn alloc_raw(layout: Layout) -> *mut u8 {
 #[cfg(not(all(feature = "mimalloc", not(taskweave_loom))))]
 /// # Safety
 /// `ptr` came from [`alloc_raw`] with `layout` and is freed once.
+#[inline]
 unsafe fn free_raw(ptr: *mut u8, layout: Layout) {
     // SAFETY: per the contract.
     unsafe { std::alloc::dealloc(ptr, layout) }
@@ -100,12 +104,14 @@ pub(crate) unsafe fn free<T>(ptr: NonNull<T>) {
 /// A block of `layout` (null if the allocator failed), allocated ahead (see the
 /// module docs).
 #[cfg(not(taskweave_loom))]
+#[inline]
 fn alloc_ahead(layout: Layout) -> *mut u8 {
     ahead::take(layout).unwrap_or_else(|| alloc_raw(layout))
 }
 
 /// Under loom, threads are simulated: no per-thread spare.
 #[cfg(taskweave_loom)]
+#[inline]
 fn alloc_ahead(layout: Layout) -> *mut u8 {
     alloc_raw(layout)
 }
@@ -152,6 +158,7 @@ mod ahead {
 
     /// A new block of `layout` (null if the allocator failed), whose lines start
     /// loading for writing now.
+    #[inline]
     fn fetch(layout: Layout) -> *mut u8 {
         let block = alloc_raw(layout);
         if !block.is_null() {
@@ -214,6 +221,7 @@ mod ahead {
     /// its place), else `None`. A thread keeps spares from its second allocation of a
     /// layout in a row on (a thread that allocates once holds nothing), and replaces
     /// them after [`SPARE_PATIENCE`] allocations in a row of other layouts.
+    #[inline]
     pub(super) fn take(layout: Layout) -> Option<*mut u8> {
         if layout.size() > MAX_SPARE_SIZE {
             return None;

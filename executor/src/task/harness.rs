@@ -344,6 +344,7 @@ impl RawTask {
     }
 
     /// Consumes the JoinHandle's reference.
+    #[inline]
     pub(super) fn drop_join_handle(self) {
         if self.state().drop_join_handle_fast() {
             return;
@@ -352,6 +353,7 @@ impl RawTask {
         unsafe { (self.header().vtable.drop_join_handle_slow)(self.ptr) }
     }
 
+    #[inline]
     pub(super) fn ref_inc(&self) {
         self.state().ref_inc();
     }

@@ -46,6 +46,7 @@ use self::core::{Cell, Header};
 pub struct Id(u64);
 
 impl Id {
+    #[inline]
     pub(crate) fn next() -> Id {
         // Not part of any concurrency protocol (a unique counter), so it uses std's
         // atomic directly. Each thread reserves ids in blocks, so spawning on several
@@ -116,15 +117,18 @@ unsafe impl Send for RawTask {}
 unsafe impl Sync for RawTask {}
 
 impl RawTask {
+    #[inline]
     fn header(&self) -> &Header {
         // SAFETY: a RawTask is only used while some reference keeps the task alive.
         unsafe { self.ptr.as_ref() }
     }
 
+    #[inline]
     pub(crate) fn id(&self) -> Id {
         self.header().id
     }
 
+    #[inline]
     pub(crate) fn state(&self) -> &state::State {
         &self.header().state
     }
@@ -136,6 +140,7 @@ impl RawTask {
 
     /// ExecutableTasks: the word their end is reported through (see
     /// [`core::Header::end_report`]).
+    #[inline]
     pub(crate) fn end_report(&self) -> &crate::sync::AtomicU64 {
         &self.header().end_report
     }
@@ -143,10 +148,12 @@ impl RawTask {
     /// The task a waker made by this runtime's tasks wakes, or `None` for any other
     /// waker. For a task to find itself while it is polled: the returned pointer is
     /// valid as long as the waker is.
+    #[inline]
     pub(crate) fn of_waker(waker: &std::task::Waker) -> Option<RawTask> {
         waker::task_ptr(waker).map(|ptr| RawTask { ptr })
     }
 
+    #[inline]
     fn drop_reference(self) {
         if self.state().ref_dec() {
             // SAFETY: that was the last reference.
@@ -168,11 +175,13 @@ pub(crate) struct Notified {
 
 impl Notified {
     /// The task's id.
+    #[inline]
     pub(crate) fn id(&self) -> Id {
         self.raw.id()
     }
 
     /// The task, not owned.
+    #[inline]
     pub(crate) fn raw(&self) -> RawTask {
         self.raw
     }
@@ -190,6 +199,7 @@ impl Notified {
     }
 
     /// Polls the task (or cancels it, if aborted), consuming this reference.
+    #[inline]
     pub(crate) fn run(self) {
         let raw = self.raw;
         std::mem::forget(self);
@@ -245,6 +255,7 @@ impl OwnedTask {
         OwnedTask { raw }
     }
 
+    #[inline]
     pub(crate) fn raw(&self) -> RawTask {
         self.raw
     }
@@ -286,6 +297,7 @@ const NOTIFIED_HELD: usize = 1;
 
 impl HeldTask {
     /// Holds both references of a task (`owned` and `notified` must be the same task).
+    #[inline]
     pub(crate) fn new(owned: OwnedTask, notified: Notified) -> HeldTask {
         assert_eq!(owned.raw, notified.raw, "one task's references");
         let ptr = owned.raw.ptr;
@@ -302,6 +314,7 @@ impl HeldTask {
     }
 
     /// The task.
+    #[inline]
     pub(crate) fn raw(&self) -> RawTask {
         let untagged = self.tagged.as_ptr().map_addr(|a| a & !NOTIFIED_HELD);
         RawTask {
@@ -309,11 +322,13 @@ impl HeldTask {
         }
     }
 
+    #[inline]
     fn holds_notified(&self) -> bool {
         self.tagged.addr().get() & NOTIFIED_HELD != 0
     }
 
     /// Hands out the `Notified` reference (once); the ownership reference stays.
+    #[inline]
     pub(crate) fn take_notified(&mut self) -> Option<Notified> {
         if !self.holds_notified() {
             return None;
@@ -326,6 +341,7 @@ impl HeldTask {
     }
 
     /// Splits into the ownership reference and the `Notified` one, if still held.
+    #[inline]
     pub(crate) fn into_parts(self) -> (OwnedTask, Option<Notified>) {
         let raw = self.raw();
         let notified = self.holds_notified().then(|| {

@@ -92,12 +92,14 @@ impl State {
         }
     }
 
+    #[inline]
     pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.val.load(Acquire))
     }
 
     /// Applies `f` atomically; `f` returns the new state and a result, or `None` to
     /// leave the state unchanged with the given result.
+    #[inline]
     fn fetch_update<T>(&self, mut f: impl FnMut(Snapshot) -> (Option<Snapshot>, T)) -> T {
         let mut curr = self.val.load(Acquire);
         loop {
@@ -114,6 +116,7 @@ impl State {
     }
 
     /// Called by the holder of a `Notified` before polling.
+    #[inline]
     pub(crate) fn transition_to_running(&self) -> TransitionToRunning {
         self.fetch_update(|curr| {
             debug_assert!(curr.is_notified() || curr.is_running() || curr.is_complete());
@@ -138,6 +141,7 @@ impl State {
     }
 
     /// Called by the poller after the future returned `Pending`.
+    #[inline]
     pub(crate) fn transition_to_idle(&self) -> TransitionToIdle {
         self.fetch_update(|curr| {
             debug_assert!(curr.is_running());
@@ -161,6 +165,7 @@ impl State {
     }
 
     /// Sets COMPLETE and clears RUNNING; returns the state just after.
+    #[inline]
     pub(crate) fn transition_to_complete(&self) -> Snapshot {
         let prev = Snapshot(self.val.fetch_xor(RUNNING | COMPLETE, AcqRel));
         debug_assert!(prev.is_running() && !prev.is_complete());
@@ -168,6 +173,7 @@ impl State {
     }
 
     /// Drops `count` references after completion; returns true if they were the last.
+    #[inline]
     pub(crate) fn transition_to_terminal(&self, count: usize) -> bool {
         let prev = Snapshot(self.val.fetch_sub(count * REF_ONE, AcqRel));
         debug_assert!(prev.ref_count() >= count);
@@ -175,6 +181,7 @@ impl State {
     }
 
     /// A wake through a waker that owns a reference (the reference is consumed).
+    #[inline]
     pub(crate) fn transition_to_notified_by_val(&self) -> TransitionToNotified {
         self.fetch_update(|curr| {
             let mut next = curr;
@@ -200,6 +207,7 @@ impl State {
     }
 
     /// A wake through a borrowed waker (no reference is consumed).
+    #[inline]
     pub(crate) fn transition_to_notified_by_ref(&self) -> TransitionToNotified {
         self.fetch_update(|curr| {
             if curr.is_complete() || curr.is_notified() {
@@ -246,6 +254,7 @@ impl State {
     }
 
     /// JoinHandle drop, fast path: only when the state is exactly the initial one.
+    #[inline]
     pub(crate) fn drop_join_handle_fast(&self) -> bool {
         self.val
             .compare_exchange(
@@ -259,6 +268,7 @@ impl State {
 
     /// Clears JOIN_INTEREST (and JOIN_WAKER) unless complete. On success returns the
     /// state before, so the caller knows whether it now owns the join waker slot.
+    #[inline]
     pub(crate) fn unset_join_interested(&self) -> Result<Snapshot, Snapshot> {
         self.fetch_update(|curr| {
             debug_assert!(curr.is_join_interested());
@@ -296,6 +306,7 @@ impl State {
         })
     }
 
+    #[inline]
     pub(crate) fn ref_inc(&self) {
         let prev = self.val.fetch_add(REF_ONE, Relaxed);
         // A reference count this large means references leak: stop before overflow.
@@ -305,6 +316,7 @@ impl State {
     }
 
     /// Drops one reference; returns true if it was the last.
+    #[inline]
     pub(crate) fn ref_dec(&self) -> bool {
         let prev = Snapshot(self.val.fetch_sub(REF_ONE, AcqRel));
         debug_assert!(prev.ref_count() >= 1);
@@ -313,33 +325,43 @@ impl State {
 }
 
 impl Snapshot {
+    #[inline]
     pub(crate) fn is_idle(self) -> bool {
         self.0 & LIFECYCLE_MASK == 0
     }
+    #[inline]
     pub(crate) fn is_running(self) -> bool {
         self.0 & RUNNING != 0
     }
+    #[inline]
     pub(crate) fn is_complete(self) -> bool {
         self.0 & COMPLETE != 0
     }
+    #[inline]
     pub(crate) fn is_notified(self) -> bool {
         self.0 & NOTIFIED != 0
     }
+    #[inline]
     pub(crate) fn is_cancelled(self) -> bool {
         self.0 & CANCELLED != 0
     }
+    #[inline]
     pub(crate) fn is_join_interested(self) -> bool {
         self.0 & JOIN_INTEREST != 0
     }
+    #[inline]
     pub(crate) fn is_join_waker_set(self) -> bool {
         self.0 & JOIN_WAKER != 0
     }
+    #[inline]
     pub(crate) fn ref_count(self) -> usize {
         self.0 >> REF_SHIFT
     }
+    #[inline]
     fn ref_inc(self) -> Snapshot {
         Snapshot(self.0 + REF_ONE)
     }
+    #[inline]
     fn ref_dec(self) -> Snapshot {
         debug_assert!(self.ref_count() > 0);
         Snapshot(self.0 - REF_ONE)

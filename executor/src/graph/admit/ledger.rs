@@ -58,6 +58,7 @@ pub(crate) struct Ledger {
 impl Ledger {
     /// Adds one to a counter only its worker writes (a load and a store, no
     /// read-modify-write); returns the new value.
+    #[inline]
     fn bump(counter: &AtomicU32) -> u32 {
         let next = counter.load(Relaxed) + 1;
         counter.store(next, Relaxed);
@@ -68,6 +69,7 @@ impl Ledger {
 impl Gate {
     /// Whether the state lets a ledger be used: nobody waits for a permit or for
     /// room, and no more permits are held than the limit.
+    #[inline]
     fn ledger_may_hold(&self) -> bool {
         let state = self.state().load(Relaxed);
         let limit = (self.limit.load(Relaxed) as u64).min(IN_FLIGHT_MAX);
@@ -77,6 +79,7 @@ impl Gate {
     /// A start on `worker` of a task that declared nothing: takes the ledger's spare
     /// permit (true), noting that the task left the backlog if it was `counted` there;
     /// false if there is none or the ledger may not be used (then it is settled).
+    #[inline]
     pub(super) fn start_from_ledger(&self, worker: usize, counted: bool) -> bool {
         let ledger = &self.ledgers[worker];
         if !ledger.spare.load(Relaxed) {
@@ -98,6 +101,7 @@ impl Gate {
     /// for the usual release (declared resources, a spare already kept, or a ledger
     /// that may not be used, which is then settled). A sampled latency is measured
     /// now and kept in the ledger too.
+    #[inline]
     pub(super) fn finish_into_ledger(
         &self,
         worker: usize,

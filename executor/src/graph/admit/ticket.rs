@@ -45,6 +45,7 @@ pub(crate) struct Ticket {
 
 impl Ticket {
     /// A ticket for a task needing `need` at base `priority`.
+    #[inline]
     pub(crate) fn new(need: Requirements, priority: u8, pending: Pending) -> Ticket {
         Ticket {
             priority,
@@ -57,6 +58,7 @@ impl Ticket {
     /// (woken when granted) while it waits. `worker` finds the runtime's worker polling
     /// it, if any, whose ledger may have a spare permit (`ledger.rs`); it is called
     /// only when the ticket asks for a permit.
+    #[inline]
     pub(crate) fn poll_start(
         &mut self,
         gate: &Gate,
@@ -116,6 +118,7 @@ impl Ticket {
     /// waits (true if it did). A task that declared nothing takes the spare permit of
     /// `worker`'s ledger if there is one, else takes its slot and leaves the backlog in
     /// one CAS of the state.
+    #[inline]
     fn start_at_once(&mut self, gate: &Gate, need: &Requirements, worker: Option<usize>) -> bool {
         if needs_ledger(need) {
             let Some(running) = gate.try_acquire(need, false) else {
@@ -149,11 +152,13 @@ impl Ticket {
         true
     }
 
+    #[inline]
     fn begin(&mut self, gate: &Gate, running: Running) {
         self.stage = Stage::Running(running);
         self.leave_backlog(gate);
     }
 
+    #[inline]
     fn leave_backlog(&mut self, gate: &Gate) {
         if let Pending::Counted = std::mem::replace(&mut self.pending, Pending::No) {
             gate.backlog.unreserve(1);
@@ -163,6 +168,7 @@ impl Ticket {
     /// The task ended (before it reports to the graph): releases its permit, records
     /// its latency and grants what it freed — or, on a `worker` whose ledger may keep
     /// it, leaves the permit there for the next start (`ledger.rs`).
+    #[inline]
     pub(crate) fn finish(&mut self, gate: &Gate, worker: Option<usize>) {
         if !matches!(self.stage, Stage::Running(_)) {
             // Never started (dropped while waiting): `abandon` abandons the wait.
@@ -184,6 +190,7 @@ impl Ticket {
     /// never submitted) or ended: gives back what the ticket still holds — its permit
     /// (as abandoned), its place in the wait queue, its count in the backlog. Later
     /// calls do nothing.
+    #[inline]
     pub(crate) fn abandon(&mut self, gate: &Gate) {
         match std::mem::replace(&mut self.stage, Stage::Finished) {
             Stage::Running(running) => gate.release(running, false),
