@@ -37,7 +37,7 @@ use crate::sync::{
 /// The slots of a worker's buffer: more than a worker ever holds back (see the module
 /// invariants).
 #[cfg(not(taskweave_loom))]
-const RING: usize = 64;
+const RING: usize = 128;
 #[cfg(not(taskweave_loom))]
 const _: () = assert!(RING > super::ended::MAX_BUFFERED_ENDS);
 /// Under loom, a small ring, so that the models wrap it (they push fewer than 4 ends

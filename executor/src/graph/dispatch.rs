@@ -44,10 +44,11 @@
 //!   ties holds per worker, not across workers. Priorities, deadlines and ranks are
 //!   never overtaken, and a tied task left in the heap still ages: once it starves
 //!   (`ReadyQueue` docs) it wins its ties again. Like picked tasks, these are not
-//!   stealable: with the heap empty, a worker keeps up to 16 released short tasks even while another worker is idle, since waking a parked worker
-//!   takes longer than they run (handing all but one to an idle worker made the
-//!   `dag` bench's random DAG a fifth slower in its narrow tail). Long tasks are picked
-//!   one at a time, so the others go to the heap.
+//!   stealable: with the heap empty, a worker keeps up to 16 released short tasks even
+//!   while another worker is idle, since waking a parked worker takes longer than they
+//!   run (handing all but one to an idle worker made the `dag` bench's random DAG a
+//!   fifth slower in its narrow tail). Long tasks are picked one at a time, so the
+//!   others go to the heap.
 //! - Ends a worker held back (`buffered.rs`) are recorded by its next exchange, or
 //!   first by any query of what ends change (`lock_recorded`: a task's state, the
 //!   counts, forgetting finished records, cancelling), under this lock either way.

@@ -46,7 +46,7 @@ use crate::runtime::shared::Shared;
 use crate::task::{RawTask, NO_END_REPORT};
 
 /// Ends a worker buffers before it applies them (at the latest).
-pub(crate) const MAX_BUFFERED_ENDS: usize = 32;
+pub(crate) const MAX_BUFFERED_ENDS: usize = 64;
 
 /// A started task's end, to record in the graph.
 #[derive(Clone, Copy, Debug)]

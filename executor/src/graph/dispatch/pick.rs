@@ -30,12 +30,13 @@ fn start_task(payload: &mut Option<ExecTask>) -> Option<Notified> {
 
 /// The most ready tasks one exchange picks (a worker asks for fewer when the heap
 /// holds fewer than twice this many per worker). Batches are only ever of short tasks
-/// (the worker's `SHORT_TASK`), so a task waits behind at most 31 of them. 32 rather
+/// (the worker's `SHORT_TASK`), so a task waits behind at most 63 of them. 64 rather
 /// than 16 (with [`MAX_BUFFERED_ENDS`](super::super::ended::MAX_BUFFERED_ENDS) raised
-/// to match): with two workers the `dag` bench's binary tree's run phase took 10–13%
-/// less time, the random DAG's 7–14%, the others' the same; a large heap is shared by
-/// fewer, longer trips to the graph.
-pub(crate) const MAX_PICK: usize = 32;
+/// to match): a large heap is shared by fewer, longer trips to the graph. With two
+/// workers, the `dag` bench's binary tree's run phase took 10–13% less time at 32 and
+/// another 13–20% less at 64; the random DAG's 7–14% less at 32 and the same at 64;
+/// the others' the same.
+pub(crate) const MAX_PICK: usize = 64;
 
 /// The most released tasks an exchange starts directly (`start_released`): fewer than
 /// a pick, since with the heap nearly empty (a narrow graph, the wavefront's
@@ -46,10 +47,18 @@ const MAX_STARTED_DIRECTLY: usize = 16;
 /// The slots of the tasks an exchange picked, in pick order (`None` for a started
 /// task's wake-up, whose slot is noted already), to note in their headers after the
 /// lock is released.
-#[derive(Default)]
 pub(super) struct Notes {
     slots: [Option<SlotRef>; MAX_PICK],
     len: usize,
+}
+
+impl Default for Notes {
+    fn default() -> Self {
+        Notes {
+            slots: [None; MAX_PICK],
+            len: 0,
+        }
+    }
 }
 
 impl Notes {
