@@ -77,7 +77,7 @@ fn runs_pop_in_the_order_of_one_by_one_pushes() {
         ReadyKey::new(Priority::LOW, t0),
     ];
     for seed in 1..=20u64 {
-        let mut rng = Rng(seed * 0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut ready = ReadyTasks::new(config());
         let mut reference = ReadyQueue::with_config(config());
         let mut now = t0;
