@@ -394,18 +394,13 @@ impl Dispatch {
             0 => 0,
             max => (inner.ready.len() / (2 * pick.spread.max(1))).clamp(1, max.min(MAX_PICK)),
         };
-        for _ in picked_directly..share {
-            if inner.ready.is_empty() {
-                break;
-            }
+        let mut wanted = share.saturating_sub(picked_directly);
+        while wanted > 0 && !inner.ready.is_empty() {
             let now = now.get();
-            match inner.pop_best(now) {
-                Some((task, at)) => {
-                    pick.into.push_back(task);
-                    notes.push(at);
-                }
-                None => break,
-            }
+            wanted -= inner.pick_best(now, wanted, &mut |task, at| {
+                pick.into.push_back(task);
+                notes.push(at);
+            });
         }
         self.ready_len.store(inner.ready.len(), Relaxed);
         drop(guard);

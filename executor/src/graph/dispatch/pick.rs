@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use taskweave_scheduler::{Released, SlotRef};
 
-use super::ready::Next;
+use super::ready::Popped;
 use super::{ExecTask, Inner, Now};
 use crate::task::Notified;
 
@@ -73,18 +73,34 @@ impl Notes {
 }
 
 impl Inner {
-    /// The best ready item at `now`; a `Start` item marks its task running (stale
-    /// ones, of tasks cancelled while queued, are skipped).
-    /// Returns the task with the slot it starts in (`None` for a wake-up).
-    pub(super) fn pop_best(&mut self, now: Instant) -> Option<(Notified, Option<SlotRef>)> {
-        loop {
-            match self.ready.pop(now)? {
-                Next::Wake(task) => return Some((task, None)),
-                Next::Start(at) => {
+    /// Starts up to `max` of the best ready tasks at `now`, chosen at once (see
+    /// `ReadyTasks::pop_up_to`), handing each to `picked` with the slot it starts in
+    /// (`None` for a wake-up); returns how many. Stale starts (of tasks cancelled while
+    /// queued) are skipped; they count against `max`, so fewer may be returned while
+    /// the heap still holds more.
+    pub(super) fn pick_best(
+        &mut self,
+        now: Instant,
+        max: usize,
+        picked: &mut impl FnMut(Notified, Option<SlotRef>),
+    ) -> usize {
+        let mut slots = [SlotRef::from_bits(0); MAX_PICK];
+        let max = max.clamp(1, MAX_PICK);
+        match self.ready.pop_up_to(now, &mut slots[..max]) {
+            None => 0,
+            Some(Popped::Wake(task)) => {
+                picked(task, None);
+                1
+            }
+            Some(Popped::Starts(taken)) => {
+                let mut started = 0;
+                for &at in &slots[..taken] {
                     if let Some(task) = self.start(at) {
-                        return Some((task, Some(at)));
+                        picked(task, Some(at));
+                        started += 1;
                     }
                 }
+                started
             }
         }
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use taskweave_scheduler::{Priority, ReadyKey, ReadyQueue, ReadyQueueConfig, SlotRef};
 
-use super::{Next, ReadyTasks, MIN_RUN};
+use super::{Popped, ReadyTasks, MIN_RUN};
 
 /// Aging and the starvation guard within a few milliseconds, deadline boosts within
 /// 20: every rule of the heap's order takes part.
@@ -30,10 +30,13 @@ impl Rng {
     }
 }
 
-fn start_of(next: Next) -> u64 {
-    match next {
-        Next::Start(at) => at.to_bits(),
-        Next::Wake(_) => unreachable!("no wake-ups queued here"),
+/// Up to `max` of the next tasks to start, as `pop_up_to` gives them (by slot bits).
+fn pop_up_to(ready: &mut ReadyTasks, now: Instant, max: usize) -> Vec<u64> {
+    let mut slots = vec![SlotRef::from_bits(u64::MAX); max];
+    match ready.pop_up_to(now, &mut slots) {
+        None => Vec::new(),
+        Some(Popped::Starts(taken)) => slots[..taken].iter().map(|at| at.to_bits()).collect(),
+        Some(Popped::Wake(_)) => unreachable!("no wake-ups queued here"),
     }
 }
 
@@ -51,12 +54,30 @@ fn a_stretch_of_equal_keys_is_one_heap_item_taken_in_release_order() {
     ready.push_starts(&[(SlotRef::from_bits(100), key)], now);
     let high = ReadyKey::new(Priority::HIGH, now);
     ready.push_starts(&[(SlotRef::from_bits(200), high)], now);
-    let order: Vec<u64> = std::iter::from_fn(|| ready.pop(now).map(start_of)).collect();
-    let mut expected = vec![200];
-    expected.extend(0..20);
-    expected.push(100);
-    assert_eq!(order, expected);
-    assert!(ready.is_empty());
+    assert_eq!(
+        pop_up_to(&mut ready, now, 5),
+        vec![200],
+        "one item, one task"
+    );
+    assert_eq!(
+        pop_up_to(&mut ready, now, 1),
+        vec![0],
+        "the run, in release order"
+    );
+    assert_eq!(
+        pop_up_to(&mut ready, now, 5),
+        vec![1, 2, 3, 4, 5],
+        "more of it at once"
+    );
+    assert_eq!(ready.len(), 15);
+    let rest: Vec<u64> = (6..20).collect();
+    assert_eq!(
+        pop_up_to(&mut ready, now, 64),
+        rest,
+        "its last, and no more"
+    );
+    assert_eq!(pop_up_to(&mut ready, now, 64), vec![100]);
+    assert!(ready.is_empty() && pop_up_to(&mut ready, now, 1).is_empty());
     // Fewer than a run's worth of equal keys are pushed one by one.
     let few: Vec<(SlotRef, ReadyKey)> = (0..MIN_RUN as u64 - 1)
         .map(|i| (SlotRef::from_bits(i), key))
@@ -106,17 +127,17 @@ fn runs_pop_in_the_order_of_one_by_one_pushes() {
                     reference.push(stamped, at.to_bits());
                 }
             } else {
-                for _ in 0..1 + rng.below(10) {
-                    let got = ready.pop(now).map(start_of);
-                    assert_eq!(got, reference.pop(now), "seed {seed}");
-                }
+                // Several at once from a run: as many one-by-one pops.
+                let got = pop_up_to(&mut ready, now, 1 + rng.below(10) as usize);
+                let want: Vec<u64> = (0..got.len()).filter_map(|_| reference.pop(now)).collect();
+                assert_eq!(got, want, "seed {seed}");
             }
             assert_eq!(ready.len(), reference.len(), "seed {seed}");
         }
         while let Some(want) = reference.pop(now) {
-            assert_eq!(ready.pop(now).map(start_of), Some(want), "seed {seed}");
+            assert_eq!(pop_up_to(&mut ready, now, 1), vec![want], "seed {seed}");
         }
-        assert!(ready.pop(now).is_none() && ready.is_empty());
+        assert!(pop_up_to(&mut ready, now, 1).is_empty() && ready.is_empty());
         assert!(runs_seen, "seed {seed}: the scenario queued no run");
     }
 }
