@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{runtime, wait_until, watchdog};
-use graph_util::{resolve, submit, Log, NoteWake, WorkerGate};
+use graph_util::{assert_cancelled, resolve, submit, Log, NoteWake, WorkerGate};
 use taskweave::graph::{ExecutableTask, ReadyQueueConfig, TaskGraph, TaskId};
 use taskweave::task::yield_now;
 // ---------------------------------------------------------------------------------
@@ -71,6 +71,45 @@ fn ready_tasks_run_by_priority_fifo_among_equals() {
             }
             assert_eq!(log.events(), expected, "batch = {batch}");
         }
+    });
+}
+
+#[test]
+fn a_batch_of_equal_tasks_runs_in_order_around_cancellations_and_better_tasks() {
+    watchdog("equal batch order", || {
+        let rt = runtime(1);
+        let log = Log::new();
+        let gate = WorkerGate::hold(&rt);
+        // Twenty equal tasks that become ready together: the heap holds them as one
+        // run (dispatch/ready.rs), which must still give them in batch order.
+        let mut graph = TaskGraph::new(rt.handle());
+        let names: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+        let handles: Vec<_> = names
+            .iter()
+            .map(|n| graph.add(record(&log, n, 128)).unwrap())
+            .collect();
+        graph.submit().unwrap();
+        // Cancelled while queued, inside the run: skipped.
+        handles[5].cancel();
+        handles[12].cancel();
+        // Submitted later but better: first. Equal but later: after the whole run.
+        let high = submit(&rt, record(&log, "high", 200));
+        let later = submit(&rt, record(&log, "later", 128));
+        assert_eq!(log.len(), 0, "nothing runs while the worker is held");
+        gate.release(&rt);
+        resolve(&rt, high).unwrap();
+        resolve(&rt, later).unwrap();
+        let mut expected = vec!["high".to_string()];
+        for (i, h) in handles.into_iter().enumerate() {
+            if i == 5 || i == 12 {
+                assert_cancelled(resolve(&rt, h), &format!("t{i}"));
+            } else {
+                resolve(&rt, h).unwrap();
+                expected.push(format!("t{i}"));
+            }
+        }
+        expected.push("later".to_string());
+        assert_eq!(log.events(), expected);
     });
 }
 
