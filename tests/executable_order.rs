@@ -29,6 +29,13 @@ fn record(
         .priority(priority)
 }
 
+/// One worker, held by a gate while tasks queue up, and a log for them to write.
+fn held_worker() -> (taskweave::Runtime, Log, WorkerGate) {
+    let rt = runtime(1);
+    let gate = WorkerGate::hold(&rt);
+    (rt, Log::new(), gate)
+}
+
 #[test]
 fn ready_tasks_run_by_priority_fifo_among_equals() {
     watchdog("priority order", || {
@@ -77,9 +84,7 @@ fn ready_tasks_run_by_priority_fifo_among_equals() {
 #[test]
 fn a_batch_of_equal_tasks_runs_in_order_around_cancellations_and_better_tasks() {
     watchdog("equal batch order", || {
-        let rt = runtime(1);
-        let log = Log::new();
-        let gate = WorkerGate::hold(&rt);
+        let (rt, log, gate) = held_worker();
         // Twenty equal tasks that become ready together: the heap holds them as one
         // run (dispatch/ready.rs), which must still give them in batch order.
         let mut graph = TaskGraph::new(rt.handle());
@@ -247,9 +252,7 @@ fn low_cpu(
 #[test]
 fn priority_survives_yields() {
     watchdog("priority across yields", || {
-        let rt = runtime(1);
-        let log = Log::new();
-        let gate = WorkerGate::hold(&rt);
+        let (rt, log, gate) = held_worker();
         let mut graph = TaskGraph::new(rt.handle());
         let mut handles = Vec::new();
         // Low tasks first in the batch: FIFO alone would run them first.
@@ -349,9 +352,7 @@ fn long_tasks_are_picked_one_at_a_time() {
     // 200 µs each, so it must not: a high-priority task submitted by the 5th runs
     // right after it, not behind tasks picked before it became ready.
     watchdog("long tasks keep strict order", || {
-        let rt = runtime(1);
-        let log = Log::new();
-        let gate = WorkerGate::hold(&rt);
+        let (rt, log, gate) = held_worker();
         let mut graph = TaskGraph::new(rt.handle());
         let mut handles = Vec::new();
         let high = Arc::new(std::sync::Mutex::new(None));
