@@ -33,16 +33,16 @@
 //!   `max - 1` tasks picked before it, per worker. (The worker asks for batches only
 //!   while its recent ExecutableTasks were short, see `worker.rs`.)
 //! - Before it picks from the heap, an exchange starts directly (never queued) the
-//!   tasks its own ends released that lead the heap, up to the pick's size (and at
-//!   most 16, `MAX_STARTED_DIRECTLY`), in release order: with the heap empty, any (each would be the next pick anyway);
-//!   when the worker picks batches (short tasks) and other workers share the heap, those
-//!   ahead of the heap's best or tied with it but for push order
-//!   (`ReadyQueue::standing`). So with one worker, or long tasks, the order is
-//!   exactly the heap's; with several workers running short tasks, ties go first to
-//!   the worker whose task released them (a task run where its dependency ran finds
-//!   its data in that core's cache; moving it costs more than it runs), and FIFO among
-//!   ties holds per worker, not across workers. Priorities, deadlines and ranks are
-//!   never overtaken, and a tied task left in the heap still ages: once it starves
+//!   tasks its own ends released that lead the heap, up to the pick's size (and at most
+//!   16, `MAX_STARTED_DIRECTLY`), in release order: with the heap empty, any (each
+//!   would be the next pick anyway); when the worker picks batches (short tasks) and
+//!   other workers share the heap, those ahead of the heap's best or tied with it but
+//!   for push order (`ReadyQueue::standing`). So with one worker, or long tasks, the
+//!   order is exactly the heap's; with several workers running short tasks, ties go
+//!   first to the worker whose task released them (a task run where its dependency ran
+//!   finds its data in that core's cache; moving it costs more than it runs), and FIFO
+//!   among ties holds per worker, not across workers. Priorities, deadlines and ranks
+//!   are never overtaken, and a tied task left in the heap still ages: once it starves
 //!   (`ReadyQueue` docs) it wins its ties again. Like picked tasks, these are not
 //!   stealable: with the heap empty, a worker keeps up to 16 released short tasks even
 //!   while another worker is idle, since waking a parked worker takes longer than they

@@ -109,8 +109,9 @@ impl Inner {
     /// lead the heap (see the parent module's docs): any while the heap is empty;
     /// when the worker picks batches (short tasks) and shares the heap with others,
     /// those ahead of its best or tied with it but for push order. At most a pick's
-    /// worth (and at most [`MAX_STARTED_DIRECTLY`]), in the order they were released; the others stay in `done` for
-    /// [`apply`](Inner::apply). The clock is read only to compare with the heap.
+    /// worth (and at most [`MAX_STARTED_DIRECTLY`]), in the order they were released;
+    /// the others stay in `done` for [`apply`](Inner::apply). The clock is read only
+    /// to compare with the heap.
     pub(super) fn start_released(
         &mut self,
         done: &mut Released<ExecTask>,
