@@ -123,6 +123,12 @@ pub(crate) struct Executable<B: TaskBody> {
     ticket: Option<Ticket>,
 }
 
+/// The running attempt's timeout or the backoff in a runner's `extras`, if any (a
+/// function of the field, not of the runner: the runner's body is borrowed meanwhile).
+fn timer(extras: &mut Option<Box<Extras>>) -> Option<&mut Box<Sleep>> {
+    extras.as_mut()?.timer.as_mut()
+}
+
 /// The runner's runtime (see the module docs).
 fn shared(runtime: &RuntimeRef) -> &Shared {
     // SAFETY: `runtime` is the address of the `Shared` that the `ExecSchedule` in the
@@ -190,11 +196,6 @@ impl<B: TaskBody> Executable<B> {
         None
     }
 
-    /// The running attempt's timeout or the backoff, if any.
-    fn timer(&mut self) -> Option<&mut Box<Sleep>> {
-        self.extras.as_mut()?.timer.as_mut()
-    }
-
     /// Drops the timer, if any (the attempt or the backoff ended).
     fn stop_timer(&mut self) {
         if let Some(extras) = &mut self.extras {
@@ -256,7 +257,7 @@ impl<B: TaskBody> Future for Executable<B> {
                     }
                 },
                 Phase::Backoff => {
-                    let sleep = this.timer().expect("a backoff has its sleep");
+                    let sleep = timer(&mut this.extras).expect("a backoff has its sleep");
                     if Pin::new(sleep).poll(cx).is_pending() {
                         return Poll::Pending;
                     }
@@ -278,10 +279,7 @@ impl<B: TaskBody> Future for Executable<B> {
                         Ok(Poll::Ready(Err(e))) => TaskError::Failed(e),
                         Err(payload) => TaskError::Panicked(panic_message(&*payload)),
                         Ok(Poll::Pending) => {
-                            let expired = this
-                                .extras
-                                .as_mut()
-                                .and_then(|e| e.timer.as_mut())
+                            let expired = timer(&mut this.extras)
                                 .is_some_and(|t| Pin::new(t).poll(cx).is_ready());
                             if !expired {
                                 return Poll::Pending;
