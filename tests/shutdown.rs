@@ -465,3 +465,42 @@ fn task_handles_outlive_their_runtime() {
         );
     });
 }
+
+#[test]
+fn the_runtime_is_freed_once_its_tasks_and_handles_are_gone() {
+    // Every task holds a reference to its runtime's shared state; workers give those
+    // of the ExecutableTasks they free back in batches. Once the runtime is dropped
+    // and no task or handle is left, nothing may still hold the state: the hooks it
+    // owns are dropped with it.
+    use taskweave::graph::{ExecutableTask, TaskGraph};
+    watchdog("the runtime's state is freed", || {
+        let drops = DropCounter::new();
+        let hook_guard = drops.guard();
+        let rt = taskweave::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .on_thread_start(move || {
+                let _ = &hook_guard;
+            })
+            .build()
+            .expect("build runtime");
+        // Not a multiple of the batch, so some references are still kept when the
+        // workers stop.
+        let mut graph = TaskGraph::new(rt.handle());
+        let mut last = None;
+        for i in 0..1_001u64 {
+            let task = ExecutableTask::new(async move { i });
+            let task = match last {
+                Some(id) if i % 3 == 0 => task.depends_on(id),
+                _ => task,
+            };
+            last = Some(task.id());
+            graph.add(task).unwrap();
+        }
+        graph.submit().unwrap();
+        let sink = rt.submit(ExecutableTask::new(async { 1 }).depends_on(last.unwrap()));
+        assert_eq!(rt.block_on(sink.unwrap()).unwrap(), 1);
+        assert_eq!(drops.dropped(), 0, "the runtime is alive");
+        drop(rt);
+        common::wait_until("the runtime's state is dropped", || drops.dropped() == 1);
+    });
+}

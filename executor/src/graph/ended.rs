@@ -38,7 +38,7 @@
 //! asks next agrees with the handle. Until an end is recorded the graph counts its
 //! task as running, and its dependents wait.
 
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use taskweave_scheduler::{FailureReason, SlotRef};
 
@@ -66,20 +66,22 @@ pub(crate) fn note_start(task: RawTask, at: SlotRef) {
 /// Takes the task's end report out of its header: `Some(slot)` for the one caller
 /// that must report it.
 ///
-/// A word that already reads `NO_END_REPORT` is left alone: it never changes back
-/// once claimed, so only a release racing the worker's `note_start` could read it
-/// stale — at runtime shutdown, whose closed graph ignores ends anyway (see the module
-/// docs). That spares the release of a task its runner reported (the common end) a
-/// read-modify-write.
+/// Both callers hold the task's RUNNING bit (the runner while it polls, the release
+/// while the harness completes the task), whose transitions order them: they never
+/// claim at once, and the later one reads what the earlier one stored. So a plain
+/// load and store do, without a read-modify-write (a locked instruction, which waits
+/// for all the task's own stores to drain). Only the worker's `note_start` can race
+/// a claim — a release at runtime shutdown, whose closed graph ignores ends anyway
+/// (see the module docs).
 #[inline]
 pub(crate) fn claim(task: RawTask) -> Option<SlotRef> {
     let word = task.end_report();
-    if word.load(Acquire) == NO_END_REPORT {
-        return None;
-    }
-    match word.swap(NO_END_REPORT, AcqRel) {
+    match word.load(Acquire) {
         NO_END_REPORT => None,
-        bits => Some(SlotRef::from_bits(bits)),
+        bits => {
+            word.store(NO_END_REPORT, Release);
+            Some(SlotRef::from_bits(bits))
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //! woken.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 
 use taskweave_scheduler::{FailureReason, GraphError, SpecBatch, SpecError, TaskId, TaskSpec};
 
@@ -156,17 +157,30 @@ fn total_memory() -> Option<u64> {
 /// task's own priority and deadline (kept in its graph slot), so they survive
 /// wake-ups.
 pub(crate) struct ExecSchedule {
-    shared: Arc<Shared>,
+    /// Dropped by hand: a worker of this runtime keeps it for a batched release.
+    shared: ManuallyDrop<Arc<Shared>>,
 }
 
 impl ExecSchedule {
     pub(crate) fn new(shared: Arc<Shared>) -> ExecSchedule {
-        ExecSchedule { shared }
+        ExecSchedule {
+            shared: ManuallyDrop::new(shared),
+        }
     }
 
     /// The runtime's shared state (what the task's `TaskHandle` reaches it through).
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+}
+
+impl Drop for ExecSchedule {
+    fn drop(&mut self) {
+        // SAFETY: `shared` is not used after this, the only place that takes it.
+        let shared = unsafe { ManuallyDrop::take(&mut self.shared) };
+        // Freed on one of this runtime's workers (the usual place), the reference goes
+        // to the worker, which releases them in batches (`keep_runtime_reference`).
+        drop(crate::runtime::keep_runtime_reference(shared));
     }
 }
 

@@ -344,6 +344,19 @@ pub(crate) fn on_worker_of(shared: &shared::Shared) -> bool {
 
 /// Hands an ExecutableTask's end to this worker (see `graph/ended.rs`) if this is a
 /// worker of the runtime whose shared state is `shared`; else hands it back.
+/// Hands a reference to a runtime, given up by a task freed on this thread, to this
+/// thread's worker if it is one of that runtime's (which releases them in batches);
+/// otherwise returns it.
+#[inline]
+pub(crate) fn keep_runtime_reference(
+    shared: crate::sync::Arc<shared::Shared>,
+) -> Option<crate::sync::Arc<shared::Shared>> {
+    context::with_worker(|w| match w {
+        Some(w) => w.keep_runtime_reference(shared),
+        None => Some(shared),
+    })
+}
+
 #[inline]
 pub(crate) fn buffer_end(
     shared: &shared::Shared,

@@ -56,9 +56,19 @@ const MAX_LIFO_POLLS_PER_TICK: u32 = 3;
 /// only for short tasks, and a task picked behind long ones would wait too long.
 const SHORT_TASK: std::time::Duration = std::time::Duration::from_micros(10);
 
+/// References to its runtime a worker keeps for freed tasks before it releases them
+/// ([`WorkerCore::keep_runtime_reference`]).
+const KEPT_RUNTIME_REFERENCES: usize = 64;
+
 /// The worker's own state; lives on its thread's stack while it runs.
 pub(crate) struct WorkerCore {
     index: usize,
+    /// References to this runtime that ExecutableTasks freed here gave up, released in
+    /// batches of [`KEPT_RUNTIME_REFERENCES`] (see [`keep_runtime_reference`]). Declared
+    /// before `shared`, so they go first when the worker is dropped.
+    ///
+    /// [`keep_runtime_reference`]: Self::keep_runtime_reference
+    kept_references: RefCell<Vec<Arc<Shared>>>,
     shared: Arc<Shared>,
     local: Worker<Notified>,
     /// The next task to run, ahead of the deque; only this worker sees it.
@@ -98,6 +108,7 @@ impl WorkerCore {
     pub(crate) fn new(index: usize, shared: Arc<Shared>, local: Worker<Notified>) -> WorkerCore {
         WorkerCore {
             index,
+            kept_references: RefCell::new(Vec::with_capacity(KEPT_RUNTIME_REFERENCES)),
             shared,
             local,
             lifo_slot: std::cell::Cell::new(None),
@@ -120,6 +131,24 @@ impl WorkerCore {
     /// This worker's index in its runtime.
     pub(crate) fn index(&self) -> usize {
         self.index
+    }
+
+    /// Takes over `reference` to this worker's runtime from a task freed here, and
+    /// releases such references in batches. Every task cell holds one; the thread that
+    /// builds tasks takes them and the worker that frees them gives them back, so
+    /// releasing each at once would move the count's cache line between the two cores
+    /// with every task. Returns it if it is another runtime's.
+    pub(crate) fn keep_runtime_reference(&self, reference: Arc<Shared>) -> Option<Arc<Shared>> {
+        if !Arc::ptr_eq(&reference, &self.shared) {
+            return Some(reference);
+        }
+        let mut kept = self.kept_references.borrow_mut();
+        kept.push(reference);
+        if kept.len() >= KEPT_RUNTIME_REFERENCES {
+            // None is the last: the worker holds its own.
+            kept.clear();
+        }
+        None
     }
 
     /// True if this worker belongs to the runtime whose shared state is `shared`.

@@ -224,4 +224,46 @@ mod tests {
         drop(owned);
         assert_eq!(*log.lock().unwrap(), ["future", "scheduler"]);
     }
+
+    /// A future that is ready at once with a logged output.
+    struct ReadyLogged(Log);
+
+    impl Future for ReadyLogged {
+        type Output = Logged;
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Logged> {
+            Poll::Ready(Logged(self.0.clone(), "output"))
+        }
+    }
+
+    #[test]
+    fn without_a_join_handle_the_output_is_dropped_when_the_task_completes() {
+        let log = Log::default();
+        let scheduler = Logged(log.clone(), "scheduler");
+        let (owned, notified, join) = task::new_task(ReadyLogged(log.clone()), scheduler);
+        drop(join);
+        notified.run();
+        // Dropped by the completion (nobody can read it); the owned reference keeps
+        // the cell.
+        assert_eq!(*log.lock().unwrap(), ["output"]);
+        drop(owned);
+        assert_eq!(*log.lock().unwrap(), ["output", "scheduler"]);
+    }
+
+    #[test]
+    fn with_a_join_handle_the_output_waits_for_it() {
+        let log = Log::default();
+        let scheduler = Logged(log.clone(), "scheduler");
+        let (owned, notified, join) = task::new_task(ReadyLogged(log.clone()), scheduler);
+        notified.run();
+        drop(owned);
+        assert!(
+            log.lock().unwrap().is_empty(),
+            "the output waits for its reader"
+        );
+        let output = futures::executor::block_on(join).expect("completed");
+        // The JoinHandle took the output and, as the last reference, freed the cell.
+        assert_eq!(*log.lock().unwrap(), ["scheduler"]);
+        drop(output);
+        assert_eq!(*log.lock().unwrap(), ["scheduler", "output"]);
+    }
 }

@@ -172,6 +172,23 @@ impl State {
         Snapshot(prev.0 ^ (RUNNING | COMPLETE))
     }
 
+    /// Sets COMPLETE, clears RUNNING and drops `count` references in one step, for a
+    /// task whose JoinHandle is gone (JOIN_INTEREST clear: nobody reads the output, so
+    /// nothing waits between the two); returns true if they were the last.
+    #[inline]
+    pub(crate) fn transition_to_complete_and_terminal(&self, count: usize) -> bool {
+        // RUNNING set and COMPLETE clear: adding one moves bit 0 into bit 1.
+        const RUNNING_TO_COMPLETE: usize = COMPLETE - RUNNING;
+        let prev = Snapshot(
+            self.val
+                .fetch_sub(count * REF_ONE - RUNNING_TO_COMPLETE, AcqRel),
+        );
+        debug_assert!(prev.is_running() && !prev.is_complete());
+        debug_assert!(!prev.is_join_interested());
+        debug_assert!(prev.ref_count() >= count);
+        prev.ref_count() == count
+    }
+
     /// Drops `count` references after completion; returns true if they were the last.
     #[inline]
     pub(crate) fn transition_to_terminal(&self, count: usize) -> bool {
@@ -318,6 +335,13 @@ impl State {
     /// Drops one reference; returns true if it was the last.
     #[inline]
     pub(crate) fn ref_dec(&self) -> bool {
+        // The only reference is ours: nobody can make another (references come only
+        // from references), so nothing races with us and no locked instruction is
+        // needed. The Acquire load orders every earlier holder's accesses (each dropped
+        // its reference with Release) before the caller frees the task.
+        if Snapshot(self.val.load(Acquire)).ref_count() == 1 {
+            return true;
+        }
         let prev = Snapshot(self.val.fetch_sub(REF_ONE, AcqRel));
         debug_assert!(prev.ref_count() >= 1);
         prev.ref_count() == 1
