@@ -60,10 +60,7 @@ unsafe impl Sync for Ring {}
 
 impl Ring {
     fn new() -> Ring {
-        let placeholder = End {
-            at: SlotRef::from_bits(0),
-            outcome: Ok(()),
-        };
+        let placeholder = End::new(SlotRef::from_bits(0), Ok(()));
         Ring {
             slots: std::array::from_fn(|_| UnsafeCell::new(placeholder)),
             pushed: AtomicUsize::new(0),

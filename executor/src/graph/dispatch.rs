@@ -75,8 +75,11 @@ use super::ended::{self, End};
 use crate::sync::Mutex;
 use crate::task::{HeldTask, Notified, OwnedTask, NO_END_REPORT};
 
+mod claim;
 mod pick;
 mod ready;
+
+pub(crate) use claim::{Claims, MAX_CLAIMED};
 
 use pick::Notes;
 pub(crate) use pick::{Pick, MAX_PICK};
@@ -186,6 +189,8 @@ pub(crate) struct Exchanged {
     pub(crate) released: usize,
     /// The clock reading the exchange took, if it needed one.
     pub(crate) now: Option<Instant>,
+    /// The slot of the one task picked whose chain the exchange claimed (`claim.rs`).
+    pub(crate) claimed_after: Option<SlotRef>,
 }
 
 /// Rounds of spinning (each up to 32 pauses, so about 100 µs in all at most) before
@@ -332,10 +337,13 @@ impl Dispatch {
 
     /// Puts a started task that was woken back into the heap, with its own key (its
     /// priority, deadline and rank, read from its graph slot, which its header names
-    /// while it runs). Returns false (and drops it) after `close`.
-    pub(crate) fn push_wake(&self, task: Notified) -> bool {
+    /// while it runs). Returns false (and drops it) after `close`. Every held-back end
+    /// is recorded first (leaving in `recorded` what that takes outside the lock): the
+    /// task may have been handed over by an end still held back, which marks it
+    /// running (`claim.rs`), and it may end on another worker next.
+    pub(crate) fn push_wake(&self, task: Notified, recorded: &mut Recorded) -> bool {
         let now = Instant::now();
-        let mut inner = self.inner.lock();
+        let mut inner = self.lock_recorded(recorded);
         if inner.closed {
             drop(inner);
             drop(task);
@@ -360,12 +368,16 @@ impl Dispatch {
     /// to drop and cancel outside the lock. `done` is the caller's scratch buffer for
     /// what the ends release (a worker's own: shared scratch would move between the
     /// workers' caches with every exchange); it is left empty. A worker names itself
-    /// as `buffered_by`: the ends it held back are recorded too.
+    /// as `buffered_by`: the ends it held back are recorded too. `claims` holds the
+    /// tasks the worker claimed and gives back (first of all), and receives those this
+    /// exchange claims (`claim.rs`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn exchange(
         &self,
         ends: &mut Vec<End>,
         buffered_by: Option<usize>,
         mut pick: Pick<'_>,
+        claims: &mut Claims,
         done: &mut Released<ExecTask>,
         finished: &mut Vec<ExecTask>,
         doomed: &mut Doomed,
@@ -375,12 +387,16 @@ impl Dispatch {
         let mut now = Now::new(ends.len() != 1 || self.has_ready());
         let first_pick = pick.into.len();
         let mut notes = Notes::default();
+        let mut leftovers = Vec::new();
         let mut guard = self.lock_for_exchange();
         let inner = &mut *guard;
         if let Some(worker) = buffered_by {
             self.buffered.drain_into(worker, ends);
         }
         done.clear();
+        if !claims.is_empty() {
+            inner.give_back(claims, done, doomed, &mut leftovers);
+        }
         inner.record(ends, done, finished);
         let released = done.ready.len();
         inner.start_released(done, &mut pick, &mut notes, &mut now);
@@ -402,8 +418,17 @@ impl Dispatch {
                 notes.push(at);
             });
         }
+        // One task started, nothing left in the heap, short tasks: claim its chain.
+        let one = (pick.into.len() - first_pick == 1).then(|| notes.slots()[0]);
+        let claimed_after = match one.flatten() {
+            Some(at) if pick.max > 1 && inner.ready.is_empty() && !inner.closed => {
+                (inner.claim_chain(at, pick.max_claims, claims) > 0).then_some(at)
+            }
+            _ => None,
+        };
         self.ready_len.store(inner.ready.len(), Relaxed);
         drop(guard);
+        drop(leftovers);
         // Outside the lock: this touches each started task's header, rarely in this
         // core's cache. The worker runs the tasks only after this.
         for (task, at) in pick.into.iter().skip(first_pick).zip(notes.slots()) {
@@ -414,6 +439,7 @@ impl Dispatch {
         Exchanged {
             released,
             now: now.0,
+            claimed_after,
         }
     }
 
@@ -430,6 +456,16 @@ impl Dispatch {
         let doomed = &mut recorded.doomed;
         match inner.graph.state(id) {
             Some(TaskState::Running) => return Ok(false),
+            // Claimed by a worker (`claim.rs`): its `Notified` is out, as a started
+            // task's is.
+            Some(TaskState::Waiting { .. })
+                if inner
+                    .graph
+                    .payload(id)
+                    .is_some_and(|p| !p.0.holds_notified()) =>
+            {
+                return Ok(false)
+            }
             Some(TaskState::Waiting { .. } | TaskState::Ready) => {}
             other => return Err(other),
         }
@@ -529,6 +565,9 @@ impl Inner {
                     finished.extend(held);
                     self.stats.add_ended();
                     self.stats.add_outcome(end.outcome);
+                    if let Some(next) = end.handed_to {
+                        self.start_handed(next, done);
+                    }
                 }
                 // Each end is reported once (ended.rs), by the slot the task
                 // started in, which stays valid until then.

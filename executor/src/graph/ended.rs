@@ -53,6 +53,20 @@ pub(crate) const MAX_BUFFERED_ENDS: usize = 64;
 pub(crate) struct End {
     pub(crate) at: SlotRef,
     pub(crate) outcome: Result<(), FailureReason>,
+    /// The claimed dependent its worker ran next, without a trip to the graph
+    /// (`WorkerCore::buffer_end`): recording this end marks it running.
+    pub(crate) handed_to: Option<SlotRef>,
+}
+
+impl End {
+    #[inline]
+    pub(crate) fn new(at: SlotRef, outcome: Result<(), FailureReason>) -> End {
+        End {
+            at,
+            outcome,
+            handed_to: None,
+        }
+    }
 }
 
 /// Notes the slot a worker picked `task` from in its header, for the report of its

@@ -162,7 +162,7 @@ impl<B: TaskBody> Executable<B> {
             return;
         };
         if let Some(at) = ended::claim(task) {
-            ended::report(shared(&self.runtime), End { at, outcome });
+            ended::report(shared(&self.runtime), End::new(at, outcome));
         }
     }
 

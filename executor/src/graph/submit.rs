@@ -186,9 +186,11 @@ impl Drop for ExecSchedule {
 
 impl Schedule for ExecSchedule {
     fn schedule(&self, task: Notified) {
-        if self.shared.dispatch.push_wake(task) {
+        let mut recorded = buffered::Recorded::default();
+        if self.shared.dispatch.push_wake(task, &mut recorded) {
             self.shared.notify_ready_heap(1);
         }
+        recorded.settle(&self.shared);
     }
 
     /// The task completed. It is never in the owned-task list: the graph holds its
@@ -198,7 +200,7 @@ impl Schedule for ExecSchedule {
     fn release(&self, task: &RawTask) -> Option<OwnedTask> {
         if let Some(at) = ended::claim(*task) {
             let outcome = Err(FailureReason::Cancelled);
-            ended::report(&self.shared, ended::End { at, outcome });
+            ended::report(&self.shared, ended::End::new(at, outcome));
         }
         None
     }

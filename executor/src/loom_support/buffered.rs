@@ -28,10 +28,7 @@ impl BufferedEndsModel {
     /// `worker` holds back the end of `task` (as `WorkerCore::buffer_end` does: fewer
     /// than `MAX_BUFFERED_ENDS` times between two of its exchanges).
     pub fn hold_back(&self, worker: usize, task: u64) {
-        let end = End {
-            at: SlotRef::from_bits(task),
-            outcome: Ok(()),
-        };
+        let end = End::new(SlotRef::from_bits(task), Ok(()));
         self.buffers.push(worker, end);
     }
 

@@ -380,6 +380,7 @@ pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::e
         into: &mut none,
         max: 0,
         spread: 1,
+        max_claims: 0,
     };
     recorded.released = shared
         .dispatch
@@ -387,6 +388,7 @@ pub(crate) fn apply_ends(shared: &shared::Shared, ends: &mut Vec<crate::graph::e
             ends,
             None,
             pick,
+            &mut crate::graph::dispatch::Claims::new(),
             &mut done,
             &mut recorded.finished,
             &mut recorded.doomed,

@@ -38,12 +38,12 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use taskweave_scheduler::Released;
+use taskweave_scheduler::{Released, SlotRef};
 
 use super::context;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
-use crate::graph::dispatch::{ExecTask, Pick, MAX_PICK};
+use crate::graph::dispatch::{Claims, ExecTask, Pick, MAX_CLAIMED, MAX_PICK};
 use crate::graph::ended::{End, MAX_BUFFERED_ENDS};
 use crate::sync::Arc;
 use crate::task::Notified;
@@ -75,6 +75,18 @@ pub(crate) struct WorkerCore {
     lifo_slot: std::cell::Cell<Option<Notified>>,
     /// Ready ExecutableTasks picked from the heap, best first, to run on this worker.
     picked: RefCell<VecDeque<Notified>>,
+    /// The chain the last exchange claimed after the task in `claims_after`, handed
+    /// over one by one as each link succeeds (`graph/dispatch/claim.rs`).
+    claims: RefCell<Claims>,
+    /// The slot of the task whose success hands over the first of `claims` (`None`
+    /// when there are none): the last picked task, or the last handed over.
+    claims_after: std::cell::Cell<Option<SlotRef>>,
+    /// True while that task is the one running (taken from `picked`, not ended yet).
+    claims_armed: std::cell::Cell<bool>,
+    /// How many tasks the next exchange may claim: halved (down to 1) each time claims
+    /// go back unused, as when the links of a chain await (each would cost a claim
+    /// and a give-back), doubled (up to `MAX_CLAIMED`) each time they are all used.
+    claim_depth: std::cell::Cell<usize>,
     /// Ends of ExecutableTasks run here, on their way to the graph (scratch for each
     /// exchange, which also records the ends held back in the dispatch's buffer for
     /// this worker).
@@ -82,6 +94,9 @@ pub(crate) struct WorkerCore {
     /// Ends this worker held back since its last exchange (fewer if a query recorded
     /// them meanwhile, see `graph/buffered.rs`).
     held_back: std::cell::Cell<usize>,
+    /// How many of those were handed over to a claimed task (`hand_over`): their one
+    /// dependent is already running here, so nobody waits for them to be recorded.
+    handed_over: std::cell::Cell<usize>,
     /// The graph's ownership of tasks whose end the last exchange recorded, dropped
     /// outside the lock; kept between exchanges so that recording ends allocates
     /// nothing.
@@ -113,8 +128,13 @@ impl WorkerCore {
             local,
             lifo_slot: std::cell::Cell::new(None),
             picked: RefCell::new(VecDeque::with_capacity(MAX_PICK)),
+            claims: RefCell::new(Claims::with_capacity(MAX_CLAIMED)),
+            claims_after: std::cell::Cell::new(None),
+            claims_armed: std::cell::Cell::new(false),
+            claim_depth: std::cell::Cell::new(MAX_CLAIMED),
             ended: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
             held_back: std::cell::Cell::new(0),
+            handed_over: std::cell::Cell::new(0),
             finished: RefCell::new(Vec::with_capacity(MAX_BUFFERED_ENDS)),
             released: RefCell::new(Released::default()),
             paced_at: std::cell::Cell::new(None),
@@ -172,10 +192,22 @@ impl WorkerCore {
     /// otherwise, or once [`MAX_BUFFERED_ENDS`] are held back, it is applied at once —
     /// and if the worker has no picked task left, it picks its next ones on the same
     /// trip.
+    ///
+    /// The end of the task whose success hands over this worker's next claimed task
+    /// does that instead, while the heap is empty (see [`hand_over`](Self::hand_over));
+    /// otherwise the claims go back to the graph on the same trip.
     pub(crate) fn buffer_end(&self, end: End) {
         self.exec_local.set(true);
+        if self.claims_armed.get() && self.claims_after.get() == Some(end.at) {
+            self.claims_armed.set(false);
+            if end.outcome.is_ok() && self.hand_over(end) {
+                return;
+            }
+        }
+        let gives_back = !self.claims.borrow().is_empty();
         let holds_short_picks = self.batches_ends() && !self.picked.borrow().is_empty();
-        if (holds_short_picks || self.ready_is_plenty())
+        if !gives_back
+            && (holds_short_picks || self.ready_is_plenty())
             && self.held_back.get() + 1 < MAX_BUFFERED_ENDS
         {
             self.shared.dispatch.buffer_end(self.index, end);
@@ -191,6 +223,40 @@ impl WorkerCore {
         self.exchange(max_pick);
     }
 
+    /// Runs the next claimed task after the one that just succeeded with `end`, if the
+    /// heap is still empty (the claimed task would be the next pick anyway): holds the
+    /// end back marked as handed to it, notes its slot for its own end's report, and
+    /// queues it to run next. Returns false (changing nothing) if the heap holds work.
+    fn hand_over(&self, end: End) -> bool {
+        if self.shared.dispatch.has_ready() || self.held_back.get() + 1 >= MAX_BUFFERED_ENDS {
+            return false;
+        }
+        let Some((at, task)) = self.claims.borrow_mut().pop_front() else {
+            return false;
+        };
+        let handed = End {
+            handed_to: Some(at),
+            ..end
+        };
+        self.shared.dispatch.buffer_end(self.index, handed);
+        self.held_back.set(self.held_back.get() + 1);
+        self.handed_over.set(self.handed_over.get() + 1);
+        crate::graph::ended::note_start(task.raw(), at);
+        let more = !self.claims.borrow().is_empty();
+        self.claims_after.set(more.then_some(at));
+        self.picked.borrow_mut().push_front(task);
+        true
+    }
+
+    /// Arms the claims if the task about to run is the one whose success hands them
+    /// over: the last picked one (an exchange claims only when it picks exactly one
+    /// task into an empty `picked`, and a hand-over queues exactly one).
+    fn arm_claims(&self) {
+        if self.claims_after.get().is_some() && self.picked.borrow().is_empty() {
+            self.claims_armed.set(true);
+        }
+    }
+
     /// Applies the buffered ends to the graph and picks up to `max_pick` ready tasks
     /// (see `Dispatch::exchange`) into `picked`, under one lock.
     fn exchange(&self, max_pick: usize) {
@@ -200,6 +266,14 @@ impl WorkerCore {
         let mut ends = std::mem::take(&mut *self.ended.borrow_mut());
         let mut picked = std::mem::take(&mut *self.picked.borrow_mut());
         let mut finished = std::mem::take(&mut *self.finished.borrow_mut());
+        let mut claims = std::mem::take(&mut *self.claims.borrow_mut());
+        let depth = self.claim_depth.get();
+        if !claims.is_empty() {
+            self.claim_depth.set((depth / 2).max(1));
+        } else if self.claims_after.get().is_none() && self.handed_over.get() > 0 {
+            // The last claims were all handed over.
+            self.claim_depth.set((depth * 2).min(MAX_CLAIMED));
+        }
         let mut doomed = Vec::new();
         let pick = Pick {
             into: &mut picked,
@@ -211,19 +285,32 @@ impl WorkerCore {
                 max_pick.min(1)
             },
             spread: shared.remotes.len(),
+            max_claims: self.claim_depth.get(),
         };
         let exchanged = shared.dispatch.exchange(
             &mut ends,
             // Only this worker adds to its buffer: none held back, none there.
             (self.held_back.get() > 0).then_some(self.index),
             pick,
+            &mut claims,
             &mut self.released.borrow_mut(),
             &mut finished,
             &mut doomed,
         );
         // It recorded the ends held back too (re-entrant reports below count anew).
         self.held_back.set(0);
-        if let Some(now) = exchanged.now {
+        self.handed_over.set(0);
+        // It gave back the claims this worker held, and may have claimed anew.
+        *self.claims.borrow_mut() = claims;
+        self.claims_after.set(exchanged.claimed_after);
+        self.claims_armed.set(false);
+        // A worker whose tasks are not (yet) known to be short reads the clock for its
+        // pace even when the exchange did not (a narrow graph's step): otherwise a
+        // chain on a fresh worker would never show its tasks short.
+        let now = exchanged
+            .now
+            .or_else(|| (!self.short_tasks.get()).then(Instant::now));
+        if let Some(now) = now {
             self.pace(now);
         }
         let released = exchanged.released;
@@ -281,6 +368,11 @@ impl WorkerCore {
     /// The next ExecutableTask this worker picked, or a trip to the graph when it has
     /// none left and ends or ready tasks wait.
     fn next_exec_task(&self) -> Option<Notified> {
+        if self.claims_armed.replace(false) {
+            // The task whose success hands the claims over ran and did not end (its
+            // end disarms them): they go back to the graph.
+            self.exchange(0);
+        }
         if self.exec_local.get() {
             let next = {
                 let mut picked = self.picked.borrow_mut();
@@ -293,13 +385,16 @@ impl WorkerCore {
                 next
             };
             if let Some(task) = next {
-                if self.held_back.get() > 0 && !self.batches_ends() && !self.ready_is_plenty() {
+                let awaited = self.held_back.get() > self.handed_over.get();
+                if awaited && !self.batches_ends() && !self.ready_is_plenty() {
                     // Ready work ran low while this worker held ends back and its
                     // tasks are not short: release their dependents before running on,
                     // so nobody idles for them. (Short tasks' ends wait for the end of
-                    // the batch: a trip per task would cost more than they do.)
+                    // the batch: a trip per task would cost more than they do. Ends
+                    // handed over have no dependent left to release.)
                     self.exchange(0);
                 }
+                self.arm_claims();
                 return Some(self.started(task));
             }
             if self.held_back.get() == 0 {
@@ -310,8 +405,9 @@ impl WorkerCore {
             return None;
         }
         self.exchange(MAX_PICK);
-        let next = self.picked.borrow_mut().pop_front();
-        next.map(|task| self.started(task))
+        let next = self.picked.borrow_mut().pop_front()?;
+        self.arm_claims();
+        Some(self.started(next))
     }
 
     /// Whether this worker holds back the ends of a batch of tasks it picked until the
@@ -366,7 +462,8 @@ impl WorkerCore {
         // the injector, which shutdown drains.
         drop(self.lifo_slot.take());
         // Ends still buffered: the graph must learn of them (it counts those tasks as
-        // running). Picked tasks not run are cancelled by shutdown, through the graph.
+        // running). Picked tasks not run are cancelled by shutdown, through the graph;
+        // so are claimed ones, which this exchange gives back.
         self.exchange(0);
         self.settle_gate();
         drop(self.picked.take());

@@ -322,9 +322,22 @@ impl HeldTask {
         }
     }
 
+    /// Whether it still holds the `Notified` reference (not handed out).
     #[inline]
-    fn holds_notified(&self) -> bool {
+    pub(crate) fn holds_notified(&self) -> bool {
         self.tagged.addr().get() & NOTIFIED_HELD != 0
+    }
+
+    /// Takes back the `Notified` reference [`take_notified`](Self::take_notified)
+    /// handed out (one of this task's, not run since).
+    pub(crate) fn restore_notified(&mut self, notified: Notified) {
+        assert!(
+            !self.holds_notified(),
+            "a task's first Notified is held once"
+        );
+        assert_eq!(self.raw(), notified.raw, "one task's references");
+        std::mem::forget(notified);
+        self.tagged = self.tagged.map_addr(|a| a | NOTIFIED_HELD);
     }
 
     /// Hands out the `Notified` reference (once); the ownership reference stays.

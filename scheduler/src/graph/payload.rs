@@ -204,6 +204,72 @@ impl<P> DependencyGraph<P> {
         addresses
     }
 
+    /// The dependent that only the live, unfinished task in `at` still holds back: the
+    /// task's one dependent, if that waits for nothing else (`Waiting { remaining: 1 }`:
+    /// the one it waits for is this task, which has not ended). That dependent becomes
+    /// ready exactly when this task succeeds, so an executor may take its payload
+    /// ahead ([`payload_mut`](Self::payload_mut)) to run it right after. `None` if the
+    /// task has no dependent, or several, or its one dependent waits for more, or the
+    /// reference is stale or the task finished.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use taskweave_scheduler::{DependencyGraph, Released, TaskId, TaskSpec};
+    ///
+    /// let (a, b, c) = (TaskId::new(1), TaskId::new(2), TaskId::new(3));
+    /// let specs = [TaskSpec::new(a), TaskSpec::new(b).dependency(a), TaskSpec::new(c)];
+    /// let mut g = DependencyGraph::with_payloads();
+    /// let mut out = Released::default();
+    /// g.add_batch_payloads(&specs, vec![(), (), ()], Instant::now(), &mut out).unwrap();
+    /// let [at_a, at_b, _] = [out.batch[0], out.batch[1], out.batch[2]];
+    /// assert_eq!(g.sole_waiting_dependent(at_a), Some(at_b));
+    /// assert_eq!(g.sole_waiting_dependent(at_b), None); // no dependent
+    /// g.start(at_a).unwrap();
+    /// out.clear();
+    /// g.complete_at(at_a, Ok(()), Instant::now(), &mut out).unwrap();
+    /// assert_eq!(g.sole_waiting_dependent(at_a), None); // finished
+    /// ```
+    pub fn sole_waiting_dependent(&self, at: SlotRef) -> Option<SlotRef> {
+        let s = self.slots.get(at.slot as usize)?;
+        let unfinished = matches!(
+            s.state,
+            SlotState::Waiting(_) | SlotState::Ready | SlotState::Running
+        );
+        if s.generation != at.generation || !unfinished {
+            return None;
+        }
+        // The inline part fills first: with one entry there, the spill is empty.
+        let list = &s.successors;
+        if list.inline_len != 1 {
+            return None;
+        }
+        let r = list.inline[0];
+        let dependent = &self.slots[r.slot as usize];
+        let waits_only_for_this = dependent.state == SlotState::Waiting(1);
+        (dependent.generation == r.generation && waits_only_for_this).then_some(SlotRef {
+            slot: r.slot,
+            generation: r.generation,
+        })
+    }
+
+    /// The payload of the live task in `at`, in place. `None` if the reference is stale
+    /// or the slot holds no payload (it was handed out, or taken).
+    pub fn payload_mut(&mut self, at: SlotRef) -> Option<&mut P> {
+        let s = self.slots.get_mut(at.slot as usize)?;
+        if s.generation != at.generation {
+            return None;
+        }
+        s.payload.as_mut()
+    }
+
+    /// The payload of the live task `id`, if its slot holds one.
+    pub fn payload(&self, id: TaskId) -> Option<&P> {
+        match self.entries.get(id)? {
+            super::ids::Entry::Live(slot) => self.slots[slot as usize].payload.as_ref(),
+            super::ids::Entry::Failed(_) => None,
+        }
+    }
+
     /// Takes the payload of the ready task in `at` without starting it (the task stays
     /// ready in the graph). `None` if the reference is stale or the payload was taken.
     pub fn take_payload(&mut self, at: SlotRef) -> Option<P> {

@@ -19,6 +19,8 @@ pub(crate) struct Pick<'a> {
     pub(crate) max: usize,
     /// The number of workers sharing the heap.
     pub(crate) spread: usize,
+    /// At most this many tasks to claim after a lone pick (`claim.rs`; 0: none).
+    pub(crate) max_claims: usize,
 }
 
 /// Takes the first-run reference out of a task's payload as it starts (its slot is
