@@ -18,6 +18,9 @@
 //! - `tests/buffered_ends.rs`: ends held back on workers are recorded exactly once,
 //!   by their worker's exchange or by a query, and a query made after a task's
 //!   handle resolved sees its end.
+//! - `tests/claims.rs`: a chain a worker claims (`graph/dispatch/claim.rs`) runs each
+//!   link at most once and in order, or cancels it, while another thread cancels a
+//!   link as the worker hands it over or gives it back; every handle resolves.
 //!
 //! This library holds what the models share: `model`, drop counters, a scripted
 //! probe future and a counting waker. Without `--cfg taskweave_loom` it is empty.

@@ -110,6 +110,14 @@ impl ExecTask {
         drop(owned);
     }
 
+    /// Marks cancelled a task whose `Notified` a worker holds (claimed, `claim.rs`):
+    /// that worker's run or give-back cancels it. Never schedules anything (it is
+    /// called under the dispatch lock); the caller's abort afterwards is then a no-op.
+    fn abort_claimed(&self) {
+        let marked = self.0.raw().state().cancel_if_notified();
+        debug_assert!(marked, "a claimed task is notified");
+    }
+
     /// Cancels the task at runtime shutdown, started or not (a running task's future
     /// is dropped, or stopped at its next await point if it is being polled).
     pub(crate) fn shutdown(self) {
@@ -456,18 +464,14 @@ impl Dispatch {
         let doomed = &mut recorded.doomed;
         match inner.graph.state(id) {
             Some(TaskState::Running) => return Ok(false),
-            // Claimed by a worker (`claim.rs`): its `Notified` is out, as a started
-            // task's is.
-            Some(TaskState::Waiting { .. })
-                if inner
-                    .graph
-                    .payload(id)
-                    .is_some_and(|p| !p.0.holds_notified()) =>
-            {
-                return Ok(false)
-            }
             Some(TaskState::Waiting { .. } | TaskState::Ready) => {}
             other => return Err(other),
+        }
+        // Claimed by a worker (`claim.rs`): its `Notified` is out, as a started task's
+        // is. Marked cancelled under the lock, so that a give-back sees it.
+        if let Some(claimed) = inner.graph.payload(id).filter(|p| !p.0.holds_notified()) {
+            claimed.abort_claimed();
+            return Ok(false);
         }
         let mut done = std::mem::take(&mut inner.scratch);
         done.clear();

@@ -3,7 +3,8 @@
 //!
 //! `gate.rs` has the monitor gate's and the supervisor run slot's handles;
 //! `end_report.rs` a task reporting its end as an ExecutableTask does; `buffered.rs`
-//! the workers' held-back ends and the queries that record them.
+//! the workers' held-back ends and the queries that record them; `claim.rs` a chain
+//! a worker claims, runs and gives back while others cancel its links.
 //!
 //! Nothing here adds behaviour: every method forwards to the executor's own code
 //! (task state machine, owned-task list, `Parker`, `Idle`, the injector model), except
@@ -28,6 +29,7 @@
 //! freed exactly once.
 
 mod buffered;
+mod claim;
 mod end_report;
 mod gate;
 
@@ -42,6 +44,7 @@ use crate::sync::{
 use crate::task::{self, JoinHandle, Notified, OwnedTask, OwnedTasks, RawTask, Schedule};
 
 pub use buffered::BufferedEndsModel;
+pub use claim::{Canceller, ClaimModel, Ran};
 pub use end_report::{EndReportModel, Owned, PickedRun, Reporter};
 pub use gate::{BacklogModel, GateModel, RunPermit, RunSlotModel, TicketModel};
 

@@ -257,6 +257,24 @@ impl State {
         })
     }
 
+    /// Abort of a task whose `Notified` someone holds (or that is running): marks it
+    /// cancelled, as [`transition_to_notified_and_cancel`] does, without ever needing
+    /// a new `Notified`. Returns false (changing nothing) if the task is idle and not
+    /// notified, which then needs that abort.
+    ///
+    /// [`transition_to_notified_and_cancel`]: Self::transition_to_notified_and_cancel
+    pub(crate) fn cancel_if_notified(&self) -> bool {
+        self.fetch_update(|curr| {
+            if curr.is_cancelled() || curr.is_complete() {
+                (None, true)
+            } else if curr.is_running() || curr.is_notified() {
+                (Some(Snapshot(curr.0 | CANCELLED | NOTIFIED)), true)
+            } else {
+                (None, false)
+            }
+        })
+    }
+
     /// Shutdown: marks the task cancelled; returns true when the caller now holds
     /// RUNNING (the task was idle) and must cancel it itself.
     pub(crate) fn transition_to_shutdown(&self) -> bool {

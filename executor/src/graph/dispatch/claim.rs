@@ -27,9 +27,11 @@
 //!   to the graph, before any end is recorded ([`Inner::give_back`]): each is `Waiting`
 //!   with its `Notified` as before, and the heap decides as usual.
 //! - A claimed task counts as started for cancellation (its `Notified` is out, as a
-//!   picked task's is): `cancel` aborts it through its cell. Run, it stops at once and
-//!   reports its end as cancelled; given back, it is cancelled in the graph then. Its
-//!   handle resolves by the end of its predecessor's first poll.
+//!   picked task's is): `cancel` marks its cell cancelled, under the dispatch lock.
+//!   Run, it stops at once and reports its end as cancelled; given back (under the
+//!   lock too, so the mark is seen), it is cancelled in the graph then. So its handle
+//!   resolves by the end of its predecessor's first poll, even if that predecessor
+//!   never ends. (loom: `loom-tests/tests/claims.rs`.)
 //! - After `close`, a claim given back finds its slot's payload gone (shutdown took
 //!   it): its `Notified` is dropped outside the lock.
 
