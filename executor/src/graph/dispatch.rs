@@ -49,6 +49,12 @@
 //!   run (handing all but one to an idle worker made the `dag` bench's random DAG a
 //!   fifth slower in its narrow tail). Long tasks are picked one at a time, so the
 //!   others go to the heap.
+//! - An exchange that starts one task for a worker of short tasks, and leaves the heap
+//!   empty, claims the task's chain (`dispatch/claim.rs`): the next links' first-run
+//!   references, which the worker runs one after the other, each as the one before
+//!   succeeds while the heap stays empty, recording their starts with the held-back
+//!   ends; otherwise it gives them back on its next exchange, before any end is
+//!   recorded. With the heap empty each would have been started directly anyway.
 //! - Ends a worker held back (`buffered.rs`) are recorded by its next exchange, or
 //!   first by any query of what ends change (`lock_recorded`: a task's state, the
 //!   counts, forgetting finished records, cancelling), under this lock either way.

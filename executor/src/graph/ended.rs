@@ -29,8 +29,10 @@
 //! picked task once the heap no longer holds plenty. So a worker takes the dispatch
 //! lock about once per batch, not once per task; an end waits at most for the rest of
 //! its worker's batch of short tasks, or for the one task its worker started while
-//! work was plenty. Otherwise the end is recorded at once (and the worker picks its
-//! next tasks on the same trip). Elsewhere a report is recorded at once.
+//! work was plenty. The end of a task whose success hands its worker the next link of
+//! a claimed chain is held back too, marked as handed over (`dispatch/claim.rs`).
+//! Otherwise the end is recorded at once (and the worker picks its next tasks on the
+//! same trip). Elsewhere a report is recorded at once.
 //!
 //! A held-back end may belong to a task whose handle resolves meanwhile: every query
 //! that reads what ends change (the task's state, the counts, forgetting finished
