@@ -133,8 +133,28 @@ fn links_that_await_keep_the_order() {
     }
 }
 
-/// A chain of `n` whose link `k` blocks its worker until `release` is sent to (or
-/// 10 s pass); `started` hears when it begins.
+/// One worker running a chain of `n` (ids from `base`) whose link `k` blocks the
+/// worker until `release` is sent to (or 10 s pass); returns once link `k` began.
+struct HeldChain {
+    rt: taskweave::Runtime,
+    log: Log,
+    handles: Vec<TaskHandle<usize>>,
+    release: mpsc::Sender<()>,
+}
+
+fn held_chain(base: u64, n: usize, k: usize) -> HeldChain {
+    let rt = runtime(1);
+    let log = Log::new();
+    let (handles, started, release) = chain_held_at(&rt, base, n, k, &log);
+    started.recv().unwrap();
+    HeldChain {
+        rt,
+        log,
+        handles,
+        release,
+    }
+}
+
 fn chain_held_at(
     rt: &taskweave::Runtime,
     base: u64,
@@ -158,107 +178,95 @@ fn chain_held_at(
     (handles, started, release)
 }
 
+/// Submits a HIGH-priority task that logs "urgent".
+fn urgent(rt: &taskweave::Runtime, log: &Log) -> TaskHandle<()> {
+    let log = log.clone();
+    let task = ExecutableTask::new(async move { log.push("urgent") });
+    rt.submit(task.priority(Priority::HIGH)).unwrap()
+}
+
+/// Link 21 of a chain of 60 waits for link 20 alone, while 20 runs: its worker may
+/// have claimed it (and more). Cancelled then (with a better task arriving too, if
+/// `with_urgent`), it never runs, and the rest fail with it.
+fn cancel_the_link_after_a_running_one(base: u64, with_urgent: bool) {
+    let (n, k) = (60, 20);
+    let HeldChain {
+        rt,
+        log,
+        mut handles,
+        release,
+    } = held_chain(base, n, k);
+    handles[k + 1].cancel();
+    let urgent = with_urgent.then(|| urgent(&rt, &log));
+    release.send(()).unwrap();
+    if let Some(urgent) = urgent {
+        resolve(&rt, urgent).unwrap();
+    }
+    let after: Vec<_> = handles.drain(k + 1..).collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(resolve(&rt, h).unwrap(), i);
+    }
+    let mut after = after.into_iter();
+    assert_cancelled(resolve(&rt, after.next().unwrap()), "the cancelled link");
+    for h in after {
+        assert_dependency_failed(resolve(&rt, h), TaskId::new(base + k as u64 + 1), "after");
+    }
+    let mut expected = numbers(0..k + 1);
+    if with_urgent {
+        expected.push("urgent".into());
+    }
+    assert_eq!(log.events(), expected);
+}
+
 #[test]
 fn cancelling_a_link_while_the_one_before_runs() {
-    // Link 21 waits for link 20 alone, while 20 runs: its worker may have claimed it
-    // (and more). Cancelled then, it never runs, and the rest fail with it.
     watchdog("cancel in a running chain", || {
-        let rt = runtime(1);
-        let log = Log::new();
-        let (n, k) = (60, 20);
-        let (mut handles, started, release) = chain_held_at(&rt, 3_000, n, k, &log);
-        started.recv().unwrap();
-        handles[k + 1].cancel();
-        release.send(()).unwrap();
-        let after: Vec<_> = handles.drain(k + 1..).collect();
-        for (i, h) in handles.into_iter().enumerate() {
-            assert_eq!(resolve(&rt, h).unwrap(), i);
-        }
-        let mut after = after.into_iter();
-        assert_cancelled(resolve(&rt, after.next().unwrap()), "the cancelled link");
-        for h in after {
-            assert_dependency_failed(resolve(&rt, h), TaskId::new(3_000 + k as u64 + 1), "after");
-        }
-        assert_eq!(log.events(), numbers(0..k + 1));
+        cancel_the_link_after_a_running_one(3_000, false)
     });
 }
 
 #[test]
 fn cancelling_a_link_then_a_better_task_arriving() {
-    // As above, and a better task arrives before link 20 ends: link 21 does not run
-    // next (its worker gives back what it claimed, the cancelled link with the rest).
+    // Link 21 does not run next: its worker gives back what it claimed, the cancelled
+    // link with the rest.
     watchdog("cancel and a better task in a running chain", || {
-        let rt = runtime(1);
-        let log = Log::new();
-        let (n, k) = (60, 20);
-        let (mut handles, started, release) = chain_held_at(&rt, 6_000, n, k, &log);
-        started.recv().unwrap();
-        handles[k + 1].cancel();
-        let urgent = {
-            let log = log.clone();
-            let task = ExecutableTask::new(async move { log.push("urgent") });
-            rt.submit(task.priority(Priority::HIGH)).unwrap()
-        };
-        release.send(()).unwrap();
-        resolve(&rt, urgent).unwrap();
-        let after: Vec<_> = handles.drain(k + 1..).collect();
-        for (i, h) in handles.into_iter().enumerate() {
-            assert_eq!(resolve(&rt, h).unwrap(), i);
-        }
-        let mut after = after.into_iter();
-        assert_cancelled(resolve(&rt, after.next().unwrap()), "the cancelled link");
-        for h in after {
-            assert_dependency_failed(resolve(&rt, h), TaskId::new(6_000 + k as u64 + 1), "after");
-        }
-        let mut expected = numbers(0..k + 1);
-        expected.push("urgent".into());
-        assert_eq!(log.events(), expected);
+        cancel_the_link_after_a_running_one(6_000, true)
     });
 }
 
 #[test]
 fn a_better_task_arriving_mid_chain_runs_before_the_next_link() {
     watchdog("a better task mid-chain", || {
-        let rt = runtime(1);
-        let log = Log::new();
         let (n, k) = (40, 10);
-        let (handles, started, release) = chain_held_at(&rt, 4_000, n, k, &log);
-        started.recv().unwrap();
-        let urgent = {
-            let log = log.clone();
-            rt.submit(
-                ExecutableTask::new(async move { log.push("urgent") }).priority(Priority::HIGH),
-            )
-            .unwrap()
-        };
-        release.send(()).unwrap();
-        for (i, h) in handles.into_iter().enumerate() {
-            assert_eq!(resolve(&rt, h).unwrap(), i);
+        let chain = held_chain(4_000, n, k);
+        let urgent = urgent(&chain.rt, &chain.log);
+        chain.release.send(()).unwrap();
+        for (i, h) in chain.handles.into_iter().enumerate() {
+            assert_eq!(resolve(&chain.rt, h).unwrap(), i);
         }
-        resolve(&rt, urgent).unwrap();
+        resolve(&chain.rt, urgent).unwrap();
         let mut expected = numbers(0..k + 1);
         expected.push("urgent".into());
         expected.extend(numbers(k + 1..n));
-        assert_eq!(log.events(), expected);
+        assert_eq!(chain.log.events(), expected);
     });
 }
 
 #[test]
 fn shutdown_mid_chain_resolves_every_link() {
     watchdog("shutdown mid-chain", || {
-        let rt = runtime(1);
-        let log = Log::new();
         let (n, k) = (40, 10);
-        let (handles, started, release) = chain_held_at(&rt, 5_000, n, k, &log);
-        started.recv().unwrap();
+        let chain = held_chain(5_000, n, k);
+        let (release, log) = (chain.release, chain.log);
         // Dropping the runtime waits for the running link's poll: let it go first.
         let releaser = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
             let _ = release.send(());
         });
-        drop(rt);
+        drop(chain.rt);
         releaser.join().unwrap();
-        let results: Vec<_> = handles
+        let results: Vec<_> = chain
+            .handles
             .into_iter()
             .map(futures::executor::block_on)
             .collect();
