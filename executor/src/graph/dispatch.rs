@@ -481,16 +481,10 @@ impl Dispatch {
         }
         let mut done = std::mem::take(&mut inner.scratch);
         done.clear();
-        let cancelled = match inner.graph.cancel_payload(id, &mut done) {
-            Ok(task) => task,
-            Err(_) => {
-                inner.scratch = done;
-                return Err(inner.graph.state(id));
-            }
-        };
         // A queued task's heap item is now stale; the pop that meets it skips it.
-        if let Some(task) = cancelled {
-            inner.doom(doomed, task, None);
+        if inner.cancel_waiting(id, &mut done, doomed).is_err() {
+            inner.scratch = done;
+            return Err(inner.graph.state(id));
         }
         // Cancelling releases nothing: the clock is not read.
         inner.apply(&mut done, doomed, &mut Now::new(false));
@@ -584,6 +578,20 @@ impl Inner {
                 Err(e) => debug_assert!(false, "refused end report: {e}"),
             }
         }
+    }
+
+    /// Cancels the waiting or ready task `id` in the graph: what that dooms goes to
+    /// `done` (for [`apply`](Self::apply)), the task itself to `doomed`.
+    fn cancel_waiting(
+        &mut self,
+        id: TaskId,
+        done: &mut Released<ExecTask>,
+        doomed: &mut Doomed,
+    ) -> Result<(), taskweave_scheduler::StateError> {
+        if let Some(task) = self.graph.cancel_payload(id, done)? {
+            self.doom(doomed, task, None);
+        }
+        Ok(())
     }
 
     /// Hands a task that will never start to the caller (to cancel outside the lock)

@@ -186,11 +186,11 @@ impl Drop for ExecSchedule {
 
 impl Schedule for ExecSchedule {
     fn schedule(&self, task: Notified) {
-        let mut recorded = buffered::Recorded::default();
-        if self.shared.dispatch.push_wake(task, &mut recorded) {
+        if buffered::query(&self.shared, |dispatch, recorded| {
+            dispatch.push_wake(task, recorded)
+        }) {
             self.shared.notify_ready_heap(1);
         }
-        recorded.settle(&self.shared);
     }
 
     /// The task completed. It is never in the owned-task list: the graph holds its

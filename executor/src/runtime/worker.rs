@@ -159,7 +159,7 @@ impl WorkerCore {
     /// releasing each at once would move the count's cache line between the two cores
     /// with every task. Returns it if it is another runtime's.
     pub(crate) fn keep_runtime_reference(&self, reference: Arc<Shared>) -> Option<Arc<Shared>> {
-        if !Arc::ptr_eq(&reference, &self.shared) {
+        if !self.serves(&reference) {
             return Some(reference);
         }
         let mut kept = self.kept_references.borrow_mut();

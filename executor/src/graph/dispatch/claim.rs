@@ -100,13 +100,8 @@ impl Inner {
         }
         for at in aborted {
             // Already doomed with an earlier one if its slot moved on.
-            let cancelled = self
-                .graph
-                .task_at(at)
-                .and_then(|id| self.graph.cancel_payload(id, done).ok())
-                .flatten();
-            if let Some(task) = cancelled {
-                self.doom(doomed, task, None);
+            if let Some(id) = self.graph.task_at(at) {
+                let _ = self.cancel_waiting(id, done, doomed);
             }
         }
     }
