@@ -342,8 +342,6 @@ pub(crate) fn on_worker_of(shared: &shared::Shared) -> bool {
     worker_of(shared).is_some()
 }
 
-/// Hands an ExecutableTask's end to this worker (see `graph/ended.rs`) if this is a
-/// worker of the runtime whose shared state is `shared`; else hands it back.
 /// Hands a reference to a runtime, given up by a task freed on this thread, to this
 /// thread's worker if it is one of that runtime's (which releases them in batches);
 /// otherwise returns it.
@@ -357,6 +355,8 @@ pub(crate) fn keep_runtime_reference(
     })
 }
 
+/// Hands an ExecutableTask's end to this worker (see `graph/ended.rs`) if this is a
+/// worker of the runtime whose shared state is `shared`; else hands it back.
 #[inline]
 pub(crate) fn buffer_end(
     shared: &shared::Shared,
