@@ -28,7 +28,7 @@ fn run_to_the_end(chain: &mut ClaimModel) {
         if chain.idle() {
             return;
         }
-        while chain.run_next().is_some() {}
+        while chain.run_next() {}
     }
 }
 
@@ -64,7 +64,7 @@ fn cancel_races_the_hand_over() {
             canceller.cancel(1, &abort);
         });
         chain.exchange();
-        while chain.run_next().is_some() {}
+        while chain.run_next() {}
         cancel.join().unwrap();
         run_to_the_end(&mut chain);
         assert_consistent(&chain, joins);
@@ -89,7 +89,7 @@ fn cancel_races_the_give_back() {
             joins[1].is_finished(),
             "a cancelled waiting link resolves at once"
         );
-        while chain.run_next().is_some() {}
+        while chain.run_next() {}
         run_to_the_end(&mut chain);
         assert_consistent(&chain, joins);
     });

@@ -40,18 +40,6 @@ pub struct ClaimModel {
     claims_after: Option<taskweave_scheduler::SlotRef>,
 }
 
-/// A task's end as its worker saw it run.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ran {
-    /// It succeeded and handed its worker the next claimed task.
-    HandedOver,
-    /// It ended otherwise (or had nothing to hand over): its end waits for the next
-    /// exchange, which gives the claims back.
-    Ended,
-    /// It was cancelled before its future ran.
-    Cancelled,
-}
-
 struct Link {
     index: usize,
     log: Arc<Mutex<Log>>,
@@ -173,14 +161,14 @@ impl ClaimModel {
         crate::graph::cancel_doomed(doomed);
     }
 
-    /// Runs the next task the worker holds (`None` if none); if it succeeds and the
+    /// Runs the next task the worker holds (false if none); if it succeeds and the
     /// next claimed task waits for it, hands that one over as `buffer_end` does.
-    pub fn run_next(&mut self) -> Option<Ran> {
-        let task = self.picked.pop_front()?;
-        let ran_before = self.shared.log.lock().ran.len();
+    pub fn run_next(&mut self) -> bool {
+        let Some(task) = self.picked.pop_front() else {
+            return false;
+        };
         task.run();
         let mut log = self.shared.log.lock();
-        let ran = log.ran.len() > ran_before;
         let end = log.ends.last().copied();
         let handing = match end {
             Some(end) if end.outcome.is_ok() && Some(end.at) == self.claims_after => {
@@ -189,7 +177,8 @@ impl ClaimModel {
             _ => None,
         };
         let Some((end, (at, next))) = handing else {
-            return Some(if ran { Ran::Ended } else { Ran::Cancelled });
+            // Its end waits for the next trip, which gives the claims back.
+            return true;
         };
         log.ends.pop();
         drop(log);
@@ -201,7 +190,7 @@ impl ClaimModel {
         ended::note_start(next.raw(), at);
         self.claims_after = (!self.claims.is_empty()).then_some(at);
         self.picked.push_front(next);
-        Some(Ran::HandedOver)
+        true
     }
 
     /// Whether the worker holds no task and no claim.
@@ -238,9 +227,8 @@ pub struct Canceller {
 
 impl Canceller {
     /// Cancels link `index`: the graph cancels it if it waits, else it is aborted
-    /// (through the graph if a worker claimed it, then through `join`). Returns
-    /// whether the graph cancelled it at once.
-    pub fn cancel(&self, index: usize, join: &AbortHandle) -> bool {
+    /// (through the graph if a worker claimed it, then through `join`).
+    pub fn cancel(&self, index: usize, join: &AbortHandle) {
         let mut recorded = Recorded::default();
         let outcome = self
             .shared
@@ -251,6 +239,5 @@ impl Canceller {
         }
         drop(recorded.finished);
         crate::graph::cancel_doomed(recorded.doomed);
-        matches!(outcome, Ok(true))
     }
 }

@@ -44,7 +44,7 @@ use crate::sync::{
 use crate::task::{self, JoinHandle, Notified, OwnedTask, OwnedTasks, RawTask, Schedule};
 
 pub use buffered::BufferedEndsModel;
-pub use claim::{Canceller, ClaimModel, Ran};
+pub use claim::{Canceller, ClaimModel};
 pub use end_report::{EndReportModel, Owned, PickedRun, Reporter};
 pub use gate::{BacklogModel, GateModel, RunPermit, RunSlotModel, TicketModel};
 

@@ -264,10 +264,7 @@ impl<P> DependencyGraph<P> {
 
     /// The payload of the live task `id`, if its slot holds one.
     pub fn payload(&self, id: TaskId) -> Option<&P> {
-        match self.entries.get(id)? {
-            super::ids::Entry::Live(slot) => self.slots[slot as usize].payload.as_ref(),
-            super::ids::Entry::Failed(_) => None,
-        }
+        self.live_slot(id)?.1.payload.as_ref()
     }
 
     /// Takes the payload of the ready task in `at` without starting it (the task stays
